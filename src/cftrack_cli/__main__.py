@@ -1,0 +1,3 @@
+from cftrack_cli.cli import main
+
+main()

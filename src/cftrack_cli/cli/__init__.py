@@ -1,0 +1,43 @@
+"""The ``cftrack`` command line: thin sub-commands that parse, call the library, and print."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cftrack_cli.cli import evaluate, stubs, track
+from cftrack_cli.cli.common import INTERRUPTED, error
+
+app = typer.Typer(
+    name="cftrack",
+    help=(
+        "Track an object through a video in real time on a CPU, with correlation filters on "
+        "hand-crafted or distilled deep features."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command("track")(track.track)
+app.command("distill")(stubs.distill)
+app.command("bench")(stubs.bench)
+app.command("eval")(evaluate.evaluate)
+
+
+def main() -> None:
+    """Console entry point: click's usage errors become one line, like ours."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # a usage error: unknown option, missing argument ...
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        error(f"{exc.format_message()}{hint}")
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        error("interrupted")
+        sys.exit(INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,460 @@
+"""Score result folders against a dataset and write the report: JSON, plots, Markdown, a table.
+
+Every row of a report is one tracker: a cftrack tracker whose results this tool wrote (with
+timings, hence fps), or a folder of external results (``--extra-results``), scored the same way
+and shown without fps. A row's ``overall`` numbers are the mean over the sequences it has results
+for (``sequences_covered``); the "common" numbers, over the sequences every row has, are the
+fair comparison when some rows cover fewer sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cftrack_cli.evaluation.datasets import Dataset
+from cftrack_cli.evaluation.metrics import (
+    IOU_THRESHOLDS,
+    METRIC_KEYS,
+    NORM_THRESHOLDS,
+    PIXEL_THRESHOLDS,
+    Scores,
+    fps_of,
+    frames_per_second,
+    mean_scores,
+    score_sequence,
+)
+from cftrack_cli.evaluation.results import ResultFolder
+from cftrack_cli.io.atomic import atomic_write_text, partial_path
+
+CONVENTIONS = {
+    "boxes": "x,y,w,h; result files and ground truth both 1-based (OTB), scored as read",
+    "success": "fraction of frames with IoU > t, t = 0:0.05:1 (21 points); success_auc = mean "
+    "of the curve (ground truth against itself: 20/21 = 0.952)",
+    "success_50": "success at IoU > 0.5",
+    "precision": "fraction of frames with centre error <= t px, t = 0..50; precision_20 at 20 px",
+    "norm_precision": "centre error divided by the ground-truth w, h per axis; fraction <= t "
+    "for t = 0:0.01:0.5, norm_precision = mean of that curve",
+    "frames": "frames with absent ground truth (NaN or zero size) are not scored; the first "
+    "frame is scored; a missing or NaN prediction scores IoU 0 and infinite centre error",
+    "overall": "mean over the sequences a tracker has results for (each sequence weighs the "
+    "same); 'common' = mean over the sequences every row has",
+    "fps": "frames / seconds in tracker update (decoding and the init frame excluded), pooled "
+    "over sequences; null for external results",
+}
+
+_SHORT = {
+    "success_auc": "AUC",
+    "precision_20": "P@20",
+    "norm_precision": "NP",
+    "success_50": "SR@.5",
+}
+_HEADERS = {
+    "success_auc": "Success AUC",
+    "precision_20": "Precision@20px",
+    "norm_precision": "Norm. precision",
+    "success_50": "Success@0.5",
+}
+
+
+@dataclass
+class Row:
+    """One tracker's scores on the sequences it has results for."""
+
+    name: str
+    source: str  # "cftrack" for trackers run by this tool, else the external folder
+    scores: dict[str, Scores] = field(default_factory=dict)  # by sequence, dataset order
+    timing: dict[str, tuple[int, float]] = field(default_factory=dict)  # seq -> frames, seconds
+
+    @property
+    def external(self) -> bool:
+        return self.source != "cftrack"
+
+    def overall(self, sequences: Iterable[str] | None = None) -> Scores | None:
+        names = self.scores.keys() if sequences is None else sequences
+        return mean_scores([self.scores[n] for n in names if n in self.scores])
+
+    def fps(self, sequences: Iterable[str] | None = None) -> float | None:
+        if self.external:
+            return None
+        names = self.timing.keys() if sequences is None else sequences
+        return fps_of([self.timing[n] for n in names if n in self.timing])
+
+
+def score_folder(
+    name: str,
+    folder: ResultFolder,
+    tracker_dir: str,
+    dataset: Dataset,
+    source: str,
+    warn: Callable[[str], None],
+) -> Row:
+    """Score ``folder/<tracker_dir>/<seq>.txt`` for every dataset sequence that has one."""
+    row = Row(name, source)
+    for seq in dataset.sequences:
+        pred = folder.read_boxes(tracker_dir, seq.name)
+        if pred is None:
+            continue
+        n = seq.frame_count
+        where = f"{folder.root / tracker_dir}/{seq.name}.txt"
+        if len(pred) < n:
+            warn(f"{where}: {len(pred)} rows for {n} frames; the missing frames count as failures")
+        elif len(pred) > n:
+            warn(f"{where}: {len(pred)} rows for {n} frames; the extra rows are ignored")
+        row.scores[seq.name] = score_sequence(pred, seq.groundtruth)
+        if not row.external:
+            times = folder.read_times(tracker_dir, seq.name)
+            if times is not None:
+                row.timing[seq.name] = frames_per_second(times)
+    return row
+
+
+def common_sequences(rows: list[Row], dataset: Dataset) -> list[str]:
+    """Dataset sequences every row (with any results) has results for."""
+    covered = [set(r.scores) for r in rows if r.scores]
+    if not covered:
+        return []
+    common = set.intersection(*covered)
+    return [n for n in dataset.names() if n in common]
+
+
+def _num(value: float | None, digits: int = 6) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def _numbers(scores: Scores | None, fps: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {k: _num(getattr(scores, k)) if scores else None for k in METRIC_KEYS}
+    out["fps"] = _num(fps, 2)
+    return out
+
+
+def _auc(scores: Scores | None) -> float:
+    return scores.success_auc if scores is not None else -1.0
+
+
+def ranked(rows: list[Row], sequences: list[str] | None = None) -> list[Row]:
+    """Rows by success AUC, best first (on ``sequences`` if given); ties by name."""
+    return sorted(rows, key=lambda r: (-_auc(r.overall(sequences)), r.name.lower()))
+
+
+def build_report(dataset: Dataset, rows: list[Row]) -> dict[str, Any]:
+    """The ``report.json`` content."""
+    common = common_sequences(rows, dataset)
+    trackers: dict[str, Any] = {}
+    for row in ranked(rows):
+        overall = row.overall()
+        entry: dict[str, Any] = {
+            "source": row.source,
+            "overall": _numbers(overall, row.fps()),
+            "sequences_covered": len(row.scores),
+            "sequences": {
+                name: {
+                    **_numbers(s, row.fps([name])),
+                    "frames_scored": s.frames,
+                }
+                for name, s in row.scores.items()
+            },
+        }
+        attributes = {}
+        for tag in dataset.attributes:
+            names = [s.name for s in dataset.sequences if tag in s.attributes]
+            scores = row.overall(names)  # None when the row has none of them
+            attributes[tag] = {
+                "success_auc": _num(scores.success_auc) if scores else None,
+                "precision_20": _num(scores.precision_20) if scores else None,
+                "sequences": sum(1 for n in names if n in row.scores),
+            }
+        if dataset.attributes:
+            entry["attributes"] = attributes
+        if overall is not None:
+            entry["curves"] = {
+                "success": [_num(v) for v in overall.success],
+                "precision": [_num(v) for v in overall.precision],
+                "norm_precision": [_num(v) for v in overall.norm_precision_curve],
+            }
+        trackers[row.name] = entry
+    return {
+        "dataset": {
+            "path": str(dataset.root),
+            "name": dataset.name,
+            "layout": dataset.layout,
+            "sequences": dataset.names(),
+            "frames": sum(s.frame_count for s in dataset.sequences),
+            "attributes": {s.name: list(s.attributes) for s in dataset.sequences if s.attributes},
+        },
+        "conventions": CONVENTIONS,
+        "thresholds": {
+            "success": [_num(v) for v in IOU_THRESHOLDS],
+            "precision": [_num(v) for v in PIXEL_THRESHOLDS],
+            "norm_precision": [_num(v) for v in NORM_THRESHOLDS],
+        },
+        "trackers": trackers,
+        "common": {
+            "sequences": common,
+            "trackers": {
+                r.name: _numbers(r.overall(common), r.fps(common)) for r in ranked(rows, common)
+            },
+        },
+    }
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+_COLOURS = (
+    "#d62728",  # red
+    "#1f77b4",  # blue
+    "#2ca02c",  # green
+    "#ff7f0e",  # orange
+    "#9467bd",  # purple
+    "#17becf",  # cyan
+    "#8c564b",  # brown
+    "#e377c2",  # pink
+    "#7f7f7f",  # grey
+    "#bcbd22",  # olive
+)
+_DASHES = ("-", "--", "-.", ":")
+
+
+def plot_sequences(rows: list[Row], dataset: Dataset) -> tuple[list[str] | None, str]:
+    """The sequences the plots average over, and how the title names them.
+
+    All rows' own sequences when every row covers the same ones; otherwise the common ones (so
+    curves compare like for like), or each row's own when nothing is common.
+    """
+    covered = {frozenset(r.scores) for r in rows if r.scores}
+    if len(covered) <= 1:
+        n = len(next(iter(covered))) if covered else 0
+        return None, f"{n} sequences"
+    common = common_sequences(rows, dataset)
+    if common:
+        return common, f"{len(common)} sequences common to all rows"
+    return None, "each row on its own sequences"
+
+
+def write_plots(rows: list[Row], dataset: Dataset, folder: Path) -> list[Path]:
+    """``success.png`` and ``precision.png`` in the style of OTB figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sequences, scope = plot_sequences(rows, dataset)
+    curves = [(r, r.overall(sequences)) for r in rows]
+    curves = [(r, s) for r, s in curves if s is not None]
+    specs = [
+        (
+            "success.png",
+            f"Success plots of OPE on {dataset.name} ({scope})",
+            "Overlap threshold",
+            "Success rate",
+            IOU_THRESHOLDS,
+            lambda s: s.success,
+            lambda s: s.success_auc,
+            "lower left",
+            (0.0, 1.0),
+        ),
+        (
+            "precision.png",
+            f"Precision plots of OPE on {dataset.name} ({scope})",
+            "Location error threshold (pixels)",
+            "Precision",
+            PIXEL_THRESHOLDS,
+            lambda s: s.precision,
+            lambda s: s.precision_20,
+            "lower right",
+            (0.0, 50.0),
+        ),
+    ]
+    # One style per tracker in both plots, by success rank, so a tracker keeps its colour.
+    by_auc = sorted(curves, key=lambda rs: (-rs[1].success_auc, rs[0].name.lower()))
+    style = {
+        r.name: (_COLOURS[i % len(_COLOURS)], _DASHES[(i // len(_COLOURS)) % len(_DASHES)])
+        for i, (r, _) in enumerate(by_auc)
+    }
+    written = []
+    for filename, title, xlabel, ylabel, xs, curve, score, corner, xlim in specs:
+        order = sorted(curves, key=lambda rs, score=score: (-score(rs[1]), rs[0].name.lower()))
+        outside = len(order) > 10
+        fig, ax = plt.subplots(figsize=(10.5 if outside else 8.0, 6.0), dpi=150)
+        for row, scores in order:
+            colour, dashes = style[row.name]
+            ax.plot(
+                xs,
+                curve(scores),
+                color=colour,
+                linestyle=dashes,
+                linewidth=1.6 if row.external else 2.6,
+                label=f"{row.name} [{score(scores):.3f}]",
+            )
+        ax.set_xlim(*xlim)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_xlabel(xlabel, fontsize=12)
+        ax.set_ylabel(ylabel, fontsize=12)
+        ax.set_title(title, fontsize=12)
+        ax.grid(True, linestyle=":", linewidth=0.8, alpha=0.8)
+        ax.tick_params(labelsize=10)
+        if outside:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=True)
+        else:
+            ax.legend(loc=corner, fontsize=9, frameon=True, framealpha=0.9)
+        fig.tight_layout()
+        path = folder / filename
+        tmp = partial_path(path)
+        try:
+            fig.savefig(tmp, format="png")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+            plt.close(fig)
+        written.append(path)
+    return written
+
+
+# --- Markdown and terminal tables --------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _table_rows(rows: list[Row], sequences: list[str] | None) -> list[list[str]]:
+    out = []
+    for row in ranked(rows, sequences):
+        scores = row.overall(sequences)
+        cells = [row.name]
+        cells += [_fmt(getattr(scores, k)) if scores else "" for k in METRIC_KEYS]
+        cells.append(_fmt(row.fps(sequences), 1))
+        n = len(row.scores) if sequences is None else sum(1 for s in sequences if s in row.scores)
+        cells.append(str(n))
+        out.append(cells)
+    return out
+
+
+def _bold_best(cells: list[list[str]], columns: Iterable[int]) -> list[list[str]]:
+    for c in columns:
+        values = [float(r[c]) for r in cells if r[c]]
+        if len(values) > 1:
+            best = max(values)
+            for r in cells:
+                if r[c] and float(r[c]) == best:
+                    r[c] = f"**{r[c]}**"
+    return cells
+
+
+def _markdown_table(header: list[str], cells: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in cells]
+    return "\n".join(lines)
+
+
+def markdown_summary(dataset: Dataset, rows: list[Row]) -> str:
+    header = ["Tracker", *(_HEADERS[k] for k in METRIC_KEYS), "FPS", "Sequences"]
+    common = common_sequences(rows, dataset)
+    n_seq = len(dataset.sequences)
+    parts = [
+        f"# cftrack eval: {dataset.name}",
+        "",
+        f"Dataset `{dataset.root}` ({dataset.layout} layout): {n_seq} sequences, "
+        f"{sum(s.frame_count for s in dataset.sequences)} frames. One-pass evaluation (OPE).",
+        "",
+        "Conventions: success = fraction of frames with IoU **>** t for t = 0:0.05:1, AUC = mean "
+        "of those 21 points (so ground truth against itself scores 20/21 = 0.952, as in the OTB "
+        "toolkit); precision = fraction of frames with centre error **<=** 20 px; normalised "
+        "precision = mean over t = 0:0.01:0.5 of the fraction with centre error / gt size <= t; "
+        "Success@0.5 = IoU > 0.5. Frames with absent ground truth are not scored; the first "
+        "frame is. Each sequence weighs the same. FPS = frames / seconds in the tracker's "
+        "update (decoding and the init frame excluded); blank for external results.",
+        "",
+        "## Overall (each row over the sequences it has results for)",
+        "",
+        _markdown_table(header, _bold_best(_table_rows(rows, None), range(1, 6))),
+        "",
+    ]
+    if common and any(len(r.scores) != len(common) for r in rows):
+        parts += [
+            f"## On the {len(common)} sequences common to all rows",
+            "",
+            ", ".join(common),
+            "",
+            _markdown_table(header, _bold_best(_table_rows(rows, common), range(1, 6))),
+            "",
+        ]
+    elif not common and len(rows) > 1:
+        parts += ["No sequence is common to all rows; compare the overall table with care.", ""]
+    names = dataset.names()
+    per_seq = [
+        [r.name, *(_fmt(r.scores[n].success_auc) if n in r.scores else "" for n in names)]
+        for r in ranked(rows)
+    ]
+    parts += [
+        "## Success AUC per sequence",
+        "",
+        _markdown_table(["Tracker", *names], _bold_best(per_seq, range(1, len(names) + 1))),
+        "",
+    ]
+    tags = dataset.attributes
+    if tags:
+        counts = {t: sum(1 for s in dataset.sequences if t in s.attributes) for t in tags}
+        per_tag = []
+        for r in ranked(rows):
+            cells = [r.name]
+            for t in tags:
+                s = r.overall([x.name for x in dataset.sequences if t in x.attributes])
+                cells.append(_fmt(s.success_auc) if s else "")
+            per_tag.append(cells)
+        parts += [
+            "## Success AUC per attribute (number of sequences)",
+            "",
+            _markdown_table(
+                ["Tracker", *(f"{t} ({counts[t]})" for t in tags)],
+                _bold_best(per_tag, range(1, len(tags) + 1)),
+            ),
+            "",
+        ]
+    parts += ["![success](success.png) ![precision](precision.png)", ""]
+    return "\n".join(parts)
+
+
+def rich_table(dataset: Dataset, rows: list[Row]) -> Any:
+    """A :class:`rich.table.Table` of the overall numbers, plus common-sequence AUC if needed."""
+    from rich.table import Table
+
+    common = common_sequences(rows, dataset)
+    show_common = bool(common) and any(len(r.scores) != len(common) for r in rows)
+    table = Table(
+        title=f"OPE on {dataset.name}: {len(dataset.sequences)} sequences",
+        caption="AUC: mean success over IoU > t, t=0:0.05:1; P@20: centre error <= 20 px; "
+        "NP: normalised precision; SR@.5: IoU > 0.5"
+        + (f"; common: AUC on the {len(common)} sequences all rows have" if show_common else ""),
+        caption_justify="left",
+    )
+    table.add_column("Tracker", style="bold", no_wrap=True)
+    for key in METRIC_KEYS:
+        table.add_column(_SHORT[key], justify="right")
+    table.add_column("FPS", justify="right")
+    table.add_column("Seqs", justify="right")
+    if show_common:
+        table.add_column("common", justify="right")
+    for cells, row in zip(_table_rows(rows, None), ranked(rows), strict=True):
+        on_common = row.overall(common)
+        extra = [_fmt(on_common.success_auc if on_common else None)] if show_common else []
+        table.add_row(*cells, *extra, style=None if row.external else "cyan")
+    return table
+
+
+def write_report(dataset: Dataset, rows: list[Row], folder: Path) -> list[Path]:
+    """Write ``report.json``, ``summary.md``, ``success.png`` and ``precision.png``."""
+    report = build_report(dataset, rows)
+    json_path = folder / "report.json"
+    atomic_write_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    md_path = folder / "summary.md"
+    atomic_write_text(md_path, markdown_summary(dataset, rows))
+    plots = write_plots(rows, dataset, folder)
+    return [json_path, md_path, *plots]

@@ -1,0 +1,313 @@
+"""Run trackers over dataset sequences and write their result files, resumably and in parallel.
+
+A job is one (tracker, sequence). :func:`plan_jobs` leaves out the finished ones (a box file with
+one line per frame); :func:`run_jobs` runs the rest in this process or in a pool of spawned
+processes, each pinned to one thread so timings stay comparable. Every job writes its own files
+atomically (see :mod:`cftrack_cli.evaluation.results`): a killed run leaves finished sequences
+and nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue as queue_module
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cftrack_cli.boxes import Box
+from cftrack_cli.errors import CftrackError
+from cftrack_cli.evaluation.datasets import Sequence
+from cftrack_cli.evaluation.results import ResultFolder
+from cftrack_cli.io.frames import read_image
+
+#: Environment variables that size the thread pools of OpenMP, MKL, OpenBLAS and friends.
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+_PROGRESS_EVERY = 5  # frames between progress messages from a worker
+
+
+@dataclass(frozen=True)
+class Job:
+    tracker: str
+    sequence: Sequence
+    results_root: Path
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.tracker, self.sequence.name)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    tracker: str
+    sequence: str
+    frames: int  # frames tracked (0 when the job failed)
+    seconds: float  # time in init/update, decoding excluded
+    error: str | None = None  # one line, when the job failed
+
+
+def plan_jobs(
+    sequences: list[Sequence], trackers: list[str], results: ResultFolder, force: bool = False
+) -> tuple[list[Job], list[tuple[str, str]]]:
+    """The jobs still to run, and the (tracker, sequence) pairs already finished (skipped)."""
+    todo: list[Job] = []
+    skipped: list[tuple[str, str]] = []
+    for tracker in trackers:
+        for seq in sequences:
+            if not force and results.is_done(tracker, seq.name, seq.frame_count):
+                skipped.append((tracker, seq.name))
+            else:
+                todo.append(Job(tracker, seq, results.root))
+    return todo, skipped
+
+
+def _frames(files: tuple[Path, ...]) -> Iterator[np.ndarray]:
+    size: tuple[int, ...] | None = None
+    for path in files:
+        frame = read_image(path)
+        if size is None:
+            size = frame.shape[:2]
+        elif frame.shape[:2] != size:
+            raise CftrackError(
+                f"{path}: frame is {frame.shape[1]}x{frame.shape[0]}, but the first frame is "
+                f"{size[1]}x{size[0]}; frames must share one size"
+            )
+        yield frame
+
+
+def run_job(job: Job, progress: Callable[[int], None] | None = None) -> JobResult:
+    """Track one sequence and write its box and times files.
+
+    The tracker starts on the first frame whose ground truth holds a box (the first frame in
+    OTB); earlier frames get NaN rows. Failures come back as ``JobResult.error``, not raised,
+    so one broken sequence does not stop a long benchmark; Ctrl-C is raised.
+    """
+    from cftrack_cli.trackers import create_tracker  # registers every tracker (also in workers)
+    from cftrack_cli.trackers.session import track_frames
+
+    seq = job.sequence
+    n = seq.frame_count
+    try:
+        present = np.flatnonzero(np.isfinite(seq.groundtruth).all(axis=1))
+        if present.size == 0:
+            raise CftrackError("the ground truth has no box in any frame")
+        start = int(present[0])
+        tracker = create_tracker(job.tracker)
+        boxes = np.full((n, 4), np.nan)
+        seconds = np.full(n, np.nan)
+        unreported = 0
+        init_box = Box(*(float(v) for v in seq.groundtruth[start]))
+        for step in track_frames(tracker, _frames(seq.frames[start:]), init_box):
+            boxes[start + step.index] = tuple(step.result.box)
+            seconds[start + step.index] = step.seconds
+            unreported += 1
+            if progress is not None and unreported >= _PROGRESS_EVERY:
+                progress(unreported)
+                unreported = 0
+        if progress is not None and unreported:
+            progress(unreported)
+        ResultFolder(job.results_root).write(job.tracker, seq.name, boxes, seconds)
+    except CftrackError as exc:
+        return JobResult(job.tracker, seq.name, 0, 0.0, str(exc))
+    except Exception as exc:  # a tracker bug must not end a long benchmark
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return JobResult(job.tracker, seq.name, 0, 0.0, message)
+    timed = seconds[np.isfinite(seconds)]
+    return JobResult(job.tracker, seq.name, int(timed.size), float(timed.sum()))
+
+
+@contextlib.contextmanager
+def single_thread_env() -> Iterator[None]:
+    """Set :data:`THREAD_ENV` to 1 for processes started inside the block; restore after."""
+    saved = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update(dict.fromkeys(THREAD_ENV, "1"))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def single_thread_libraries() -> Iterator[None]:
+    """OpenCV (and torch, if installed) on one thread inside the block; restored after."""
+    import cv2
+
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    torch: Any = None
+    with contextlib.suppress(ImportError):
+        import torch  # type: ignore[no-redef]
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(cv_threads)
+        if torch is not None and torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
+
+# --- worker side -------------------------------------------------------------------------------
+
+_WORKER_QUEUE: Any = None
+
+
+def _worker_init(messages: Any) -> None:
+    """Runs once in each spawned worker: one thread everywhere, Ctrl-C left to the parent."""
+    global _WORKER_QUEUE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops workers on Ctrl-C
+    os.environ.update(dict.fromkeys(THREAD_ENV, "1"))
+    import cv2
+
+    cv2.setNumThreads(1)
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(1)
+    _WORKER_QUEUE = messages
+    messages.put(("pid", os.getpid(), 0))
+
+
+def _run_in_worker(job_id: int, job: Job) -> JobResult:
+    messages = _WORKER_QUEUE
+    return run_job(job, lambda n: messages.put(("frames", job_id, n)))
+
+
+# --- parent side -------------------------------------------------------------------------------
+
+
+def run_jobs(
+    jobs: list[Job],
+    workers: int = 1,
+    on_frames: Callable[[int], None] | None = None,
+    on_done: Callable[[JobResult], None] | None = None,
+) -> list[JobResult]:
+    """Run ``jobs``; ``workers`` > 1 uses that many spawned processes.
+
+    ``on_frames(n)`` is called as frames finish (for a progress bar; the frames of a failed job
+    are counted when it fails), ``on_done(result)`` as each job finishes. On Ctrl-C the workers
+    are stopped, unfinished temporary files removed, and KeyboardInterrupt raised.
+    """
+    frames_cb = on_frames or (lambda n: None)
+    done_cb = on_done or (lambda r: None)
+    roots = {job.results_root for job in jobs}
+    trackers = sorted({job.tracker for job in jobs})
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            return _run_here(jobs, frames_cb, done_cb)
+        return _run_pool(jobs, workers, frames_cb, done_cb)
+    finally:
+        for root in roots:
+            ResultFolder(root).remove_partials(trackers)
+
+
+def _run_here(
+    jobs: list[Job], on_frames: Callable[[int], None], on_done: Callable[[JobResult], None]
+) -> list[JobResult]:
+    out = []
+    with single_thread_libraries():
+        for job in jobs:
+            reported = 0
+
+            def count(n: int) -> None:
+                nonlocal reported
+                reported += n
+                on_frames(n)
+
+            result = run_job(job, count)
+            if job.sequence.frame_count > reported:
+                on_frames(job.sequence.frame_count - reported)
+            on_done(result)
+            out.append(result)
+    return out
+
+
+def _run_pool(
+    jobs: list[Job],
+    workers: int,
+    on_frames: Callable[[int], None],
+    on_done: Callable[[JobResult], None],
+) -> list[JobResult]:
+    ctx = multiprocessing.get_context("spawn")
+    messages = ctx.Queue()
+    pids: set[int] = set()
+    reported = [0] * len(jobs)
+    finished = [False] * len(jobs)
+
+    def advance(job_id: int, n: int) -> None:
+        if finished[job_id]:
+            return
+        n = min(n, jobs[job_id].sequence.frame_count - reported[job_id])
+        if n > 0:
+            reported[job_id] += n
+            on_frames(n)
+
+    def drain() -> None:
+        while True:
+            try:
+                kind, a, b = messages.get_nowait()
+            except queue_module.Empty:
+                return
+            if kind == "pid":
+                pids.add(a)
+            else:
+                advance(a, b)
+
+    results: list[JobResult] = []
+    with single_thread_env():
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)),
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(messages,),
+        )
+        try:
+            futures: dict[Future[JobResult], int] = {
+                pool.submit(_run_in_worker, i, job): i for i, job in enumerate(jobs)
+            }
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                drain()
+                for fut in done:
+                    job_id = futures[fut]
+                    try:
+                        result = fut.result()
+                    except Exception as exc:  # a worker died (killed, out of memory)
+                        job = jobs[job_id]
+                        result = JobResult(
+                            job.tracker, job.sequence.name, 0, 0.0, f"worker failed: {exc}"
+                        )
+                    advance(job_id, jobs[job_id].sequence.frame_count)
+                    finished[job_id] = True
+                    on_done(result)
+                    results.append(result)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            drain()
+            for pid in pids:  # only the workers this pool started
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGTERM)
+            pool.shutdown(wait=True)
+            raise
+        pool.shutdown(wait=True)
+    messages.close()
+    return results

@@ -1,0 +1,76 @@
+"""Cutting target-centred patches out of frames, resized to a model size."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _span(start: int, stop: int, limit: int, out: int) -> tuple[int, int, int, int, int]:
+    """Along one axis: the in-frame part [a, b) of [start, stop) and its output layout.
+
+    Returns (a, b, pad_before, inner, pad_after) with pad_before + inner + pad_after == out.
+    """
+    a = min(max(start, 0), limit - 1)
+    b = max(min(stop, limit), a + 1)
+    scale = out / (stop - start)
+    before = min(out - 1, max(0, round((a - start) * scale)))
+    inner = min(out - before, max(1, round((b - a) * scale)))
+    return a, b, before, inner, out - before - inner
+
+
+def crop_resize(
+    frame: np.ndarray,
+    center: tuple[float, float],
+    size: tuple[float, float],
+    out_size: tuple[int, int],
+) -> np.ndarray:
+    """The ``size`` = (w, h) window around ``center`` = (cx, cy), resized to ``out_size`` (w, h).
+
+    Pixels outside the frame repeat the border, as the CF literature does. Only the in-frame
+    part is resized (area averaging when shrinking, which does not alias); the border is padded
+    at output resolution, so a window far larger than the frame costs no more than one inside.
+    """
+    fh, fw = frame.shape[:2]
+    w, h = max(1.0, size[0]), max(1.0, size[1])
+    x0 = int(np.floor(center[0] - w / 2.0 + 0.5))
+    y0 = int(np.floor(center[1] - h / 2.0 + 0.5))
+    x1, y1 = x0 + max(1, round(w)), y0 + max(1, round(h))
+    ow, oh = out_size
+    ax, bx, left, inner_w, right = _span(x0, x1, fw, ow)
+    ay, by, top, inner_h, bottom = _span(y0, y1, fh, oh)
+    patch = frame[ay:by, ax:bx]
+    if patch.shape[1] != inner_w or patch.shape[0] != inner_h:
+        shrinking = patch.shape[1] * patch.shape[0] > inner_w * inner_h
+        interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        patch = cv2.resize(patch, (inner_w, inner_h), interpolation=interp)
+    if left or right or top or bottom:
+        patch = cv2.copyMakeBorder(patch, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(patch)
+
+
+def crop_resize_many(
+    frame: np.ndarray,
+    center: tuple[float, float],
+    sizes: np.ndarray,
+    out_size: tuple[int, int],
+) -> np.ndarray:
+    """Windows of several ``sizes`` (n, 2) around one ``center``, each resized to ``out_size``.
+
+    A scale pyramid shrinks every window by a similar factor, so the frame around the target is
+    shrunk once (the costly area resampling) and the windows are cut from that small image;
+    returns (n, out_h, out_w, 3).
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    shrink = float(min(sizes[:, 0].min() / out_size[0], sizes[:, 1].min() / out_size[1]))
+    if shrink <= 1.5:  # little to gain: sample the frame directly
+        return np.stack([crop_resize(frame, center, tuple(s), out_size) for s in sizes])
+    region = sizes.max(axis=0) + 2.0 * shrink  # a margin for rounding at the window edges
+    region_px = (max(1, round(region[0] / shrink)), max(1, round(region[1] / shrink)))
+    small = crop_resize(frame, center, tuple(region), region_px)
+    # The window centres map to the small image's centre; its scale is region_px / region.
+    sx, sy = region_px[0] / region[0], region_px[1] / region[1]
+    small_center = (region_px[0] / 2.0, region_px[1] / 2.0)
+    return np.stack(
+        [crop_resize(small, small_center, (s[0] * sx, s[1] * sy), out_size) for s in sizes]
+    )

@@ -1,0 +1,146 @@
+"""``dcf``: a multi-channel discriminative correlation filter on hand-crafted features.
+
+DSST-family tracker (Danelljan et al., BMVC 2014 / PAMI 2017): fHOG + ColorNames features at
+4x4 cells, a cosine window, the closed-form linear-kernel filter of :mod:`cftrack_cli.cf.dcf`
+averaged over frames, and the fDSST scale filter of :mod:`cftrack_cli.cf.scale`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cftrack_cli.boxes import Box
+from cftrack_cli.cf.dcf import detect, filter_denominator, filter_numerator
+from cftrack_cli.cf.fourier import gaussian_label, hann_window, rfft2, subpixel_peak
+from cftrack_cli.cf.scale import ScaleFilter, ScaleParams
+from cftrack_cli.features.base import FeatureExtractor
+from cftrack_cli.features.handcrafted import FHOG, ColorNames, Concat, Grayscale, is_grayscale
+from cftrack_cli.features.patches import crop_resize, crop_resize_many
+from cftrack_cli.trackers.base import Tracker, TrackResult
+from cftrack_cli.trackers.registry import register
+
+
+@dataclass
+class DCFParams:
+    padding: float = 2.0  # search window = target size * (1 + padding) on each axis
+    min_sample_area: float = 120.0**2  # resized search window at least this many pixels ...
+    max_sample_area: float = 160.0**2  # ... and at most this many (sets the feature grid)
+    cell_size: int = 4  # feature cell, pixels
+    lam: float = 1e-2  # filter regularisation
+    learning_rate: float = 0.025  # running-average rate of the filter
+    output_sigma_factor: float = 1.0 / 16  # label width relative to the target's size
+    use_color: bool = True  # ColorNames on colour input (grey input always uses intensity)
+    scale: ScaleParams = field(default_factory=ScaleParams)  # the fDSST scale filter
+    min_target_px: float = 5.0  # the estimated target never shrinks below this (pixels)
+
+
+@register("dcf", "DSST-style correlation filter, fHOG + ColorNames, fDSST scale")
+class DCFTracker(Tracker):
+    def __init__(self, params: DCFParams | None = None) -> None:
+        super().__init__()
+        self.params = params or DCFParams()
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _init(self, frame: np.ndarray, box: Box) -> None:
+        p = self.params
+        cell = p.cell_size
+        self._pos = np.array(box.center, dtype=np.float64)
+        self._base_target = np.array([box.w, box.h], dtype=np.float64)
+        self._scale = 1.0
+        window = self._base_target * (1.0 + p.padding)
+        area = float(window.prod())
+        if area < p.min_sample_area:
+            self._resize = math.sqrt(p.min_sample_area / area)
+        elif area > p.max_sample_area:
+            self._resize = math.sqrt(p.max_sample_area / area)
+        else:
+            self._resize = 1.0
+        grid = np.maximum(2, np.round(window * self._resize / cell)).astype(int)
+        self._sample_px = (int(grid[0] * cell), int(grid[1] * cell))  # (w, h)
+        self._base_window = np.array(self._sample_px, dtype=np.float64) / self._resize
+        self._grid = (int(grid[1]), int(grid[0]))  # (h, w)
+
+        colour = p.use_color and not is_grayscale(frame)
+        self._features: FeatureExtractor = Concat(
+            FHOG(cell), ColorNames(cell) if colour else Grayscale(cell)
+        )
+        self._scale_features = FHOG(cell)
+        self._cos = hann_window(*self._grid)
+        target_cells = self._base_target * self._resize / cell
+        sigma = math.sqrt(float(target_cells.prod())) * p.output_sigma_factor
+        self._yf = rfft2(gaussian_label(*self._grid, sigma))
+
+        xf = self._sample_spectrum(frame)
+        self._num = filter_numerator(xf, self._yf)
+        self._den = filter_denominator(xf)
+
+        self._scale_filter = ScaleFilter(p.scale)
+        max_area = p.scale.model_max_area
+        shrink = min(1.0, math.sqrt(max_area / float(self._base_target.prod())))
+        self._scale_px = tuple(
+            int(max(2 * cell, cell * round(s * shrink / cell))) for s in self._base_target
+        )
+        step = p.scale.scale_step
+        height, width = frame.shape[:2]
+        self._min_scale = step ** math.ceil(
+            math.log(max(p.min_target_px / self._base_target.min(), 1e-6)) / math.log(step)
+        )
+        self._max_scale = step ** math.floor(
+            math.log(min(width / self._base_target[0], height / self._base_target[1]) * 1.5)
+            / math.log(step)
+        )
+        self._scale_filter.update(self._scale_samples(frame))
+
+    # -- per frame -------------------------------------------------------------------------
+    def _sample_spectrum(self, frame: np.ndarray) -> np.ndarray:
+        """Windowed features of the search window at the current position and scale."""
+        with self.timer.stage("crop"):
+            patch = crop_resize(
+                frame, tuple(self._pos), tuple(self._base_window * self._scale), self._sample_px
+            )
+        with self.timer.stage("features"):
+            feats = self._features.extract(patch[None])[0]
+        with self.timer.stage("fft"):
+            return rfft2(feats * self._cos)
+
+    def _scale_samples(self, frame: np.ndarray) -> np.ndarray:
+        """One column of fHOG features per scale factor: (d, n_scales)."""
+        with self.timer.stage("scale"):
+            sizes = np.outer(self._scale_filter.sample_factors, self._base_target * self._scale)
+            patches = crop_resize_many(frame, tuple(self._pos), sizes, self._scale_px)
+            feats = self._scale_features.extract(patches)
+            return feats.reshape(feats.shape[0], -1).T
+
+    def _update(self, frame: np.ndarray) -> TrackResult:
+        p = self.params
+        zf = self._sample_spectrum(frame)
+        with self.timer.stage("detect"):
+            response = detect(self._num, self._den, zf, p.lam, self._grid)
+            dy, dx, peak = subpixel_peak(response)
+        step = p.cell_size / self._resize * self._scale
+        self._pos += (dx * step, dy * step)
+        self._keep_inside(frame)
+
+        factor, _ = self._scale_filter.estimate(self._scale_samples(frame))
+        self._scale = float(np.clip(self._scale * factor, self._min_scale, self._max_scale))
+
+        xf = self._sample_spectrum(frame)
+        with self.timer.stage("learn"):
+            lr = p.learning_rate
+            self._num = (1 - lr) * self._num + lr * filter_numerator(xf, self._yf)
+            self._den = (1 - lr) * self._den + lr * filter_denominator(xf)
+        self._scale_filter.update(self._scale_samples(frame))
+        return TrackResult(self.current_box(), float(np.clip(peak, 0.0, 1.0)))
+
+    def _keep_inside(self, frame: np.ndarray) -> None:
+        """The centre stays within the frame, so the box always overlaps it."""
+        height, width = frame.shape[:2]
+        self._pos[0] = min(max(self._pos[0], 0.0), width - 1.0)
+        self._pos[1] = min(max(self._pos[1], 0.0), height - 1.0)
+
+    def current_box(self) -> Box:
+        w, h = self._base_target * self._scale
+        return Box.from_center(float(self._pos[0]), float(self._pos[1]), float(w), float(h))
