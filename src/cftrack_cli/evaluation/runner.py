@@ -26,7 +26,7 @@ from cftrack_cli.boxes import Box
 from cftrack_cli.errors import CftrackError
 from cftrack_cli.evaluation.datasets import Sequence
 from cftrack_cli.evaluation.results import ResultFolder
-from cftrack_cli.io.frames import read_image
+from cftrack_cli.io.frames import read_images
 
 #: Environment variables that size the thread pools of OpenMP, MKL, OpenBLAS and friends.
 THREAD_ENV = (
@@ -74,20 +74,6 @@ def plan_jobs(
     return todo, skipped
 
 
-def _frames(files: tuple[Path, ...]) -> Iterator[np.ndarray]:
-    size: tuple[int, ...] | None = None
-    for path in files:
-        frame = read_image(path)
-        if size is None:
-            size = frame.shape[:2]
-        elif frame.shape[:2] != size:
-            raise CftrackError(
-                f"{path}: frame is {frame.shape[1]}x{frame.shape[0]}, but the first frame is "
-                f"{size[1]}x{size[0]}; frames must share one size"
-            )
-        yield frame
-
-
 def run_job(job: Job, progress: Callable[[int], None] | None = None) -> JobResult:
     """Track one sequence and write its box and times files.
 
@@ -110,7 +96,7 @@ def run_job(job: Job, progress: Callable[[int], None] | None = None) -> JobResul
         seconds = np.full(n, np.nan)
         unreported = 0
         init_box = Box(*(float(v) for v in seq.groundtruth[start]))
-        for step in track_frames(tracker, _frames(seq.frames[start:]), init_box):
+        for step in track_frames(tracker, read_images(seq.frames[start:]), init_box):
             boxes[start + step.index] = tuple(step.result.box)
             seconds[start + step.index] = step.seconds
             unreported += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -143,17 +143,22 @@ class ImageFolderSource(FrameSource):
         self.fps = fps
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        size: tuple[int, int] | None = None
-        for path in self.files:
-            frame = read_image(path)
-            if size is None:
-                size = frame.shape[:2]
-            elif frame.shape[:2] != size:
-                raise CftrackError(
-                    f"{path}: frame is {frame.shape[1]}x{frame.shape[0]}, "
-                    f"but the first frame is {size[1]}x{size[0]}; frames must share one size"
-                )
-            yield frame
+        return read_images(self.files)
+
+
+def read_images(files: Iterable[Path]) -> Iterator[np.ndarray]:
+    """Image files as RGB uint8 frames, which must all share the first one's size."""
+    size: tuple[int, int] | None = None
+    for path in files:
+        frame = read_image(path)
+        if size is None:
+            size = frame.shape[:2]
+        elif frame.shape[:2] != size:
+            raise CftrackError(
+                f"{path}: frame is {frame.shape[1]}x{frame.shape[0]}, "
+                f"but the first frame is {size[1]}x{size[0]}; frames must share one size"
+            )
+        yield frame
 
 
 def read_image(path: Path) -> np.ndarray:
