@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cftrack_cli.cli import evaluate, stubs, track
+from cftrack_cli.cli import bench, evaluate, stubs, track
 from cftrack_cli.cli.common import INTERRUPTED, error
 
 app = typer.Typer(
@@ -24,7 +24,7 @@ app = typer.Typer(
 
 app.command("track")(track.track)
 app.command("distill")(stubs.distill)
-app.command("bench")(stubs.bench)
+app.command("bench")(bench.bench)
 app.command("eval")(evaluate.evaluate)
 
 

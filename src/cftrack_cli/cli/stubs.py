@@ -8,8 +8,3 @@ from cftrack_cli.cli.common import not_implemented
 def distill() -> None:
     """Distil the VGG16 teacher into a small student network for CF tracking (coming)."""
     not_implemented("distill")
-
-
-def bench() -> None:
-    """Speed of trackers and networks on N pinned CPU cores, per stage (coming)."""
-    not_implemented("bench")

@@ -1,0 +1,174 @@
+"""``cftrack bench``: tracker speed on N pinned cores, side by side, per stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from cftrack_cli.bench import machine_info, pin_to_cores, time_trackers
+from cftrack_cli.boxes import Box, parse_box
+from cftrack_cli.cli.common import err_console, handle_errors
+from cftrack_cli.errors import UsageError
+from cftrack_cli.io.annotations import first_box
+from cftrack_cli.io.atomic import atomic_write_text
+from cftrack_cli.io.frames import open_frames
+from cftrack_cli.trackers import create_tracker, tracker_names
+
+DEFAULT_TRACKERS = ("eco-student", "eco-teacher", "eco-hc", "dcf", "opencv-csrt", "opencv-kcf")
+SAMPLE = "bag.avi"
+
+
+def _default_sequence() -> Path:
+    """The shipped sample: ./samples/ or the checkout this package runs from."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        candidate = root / "samples" / SAMPLE
+        if candidate.exists():
+            return candidate
+    raise UsageError(f"samples/{SAMPLE} not found here; give --sequence VIDEO_OR_FOLDER")
+
+
+def _sequence_box(source: Path, box: str | None) -> Box:
+    if box is not None:
+        return parse_box(box)
+    for gt in (
+        source / "groundtruth_rect.txt",
+        source.with_name(f"{source.stem}_groundtruth_rect.txt"),
+    ):
+        if gt.is_file():
+            return first_box(gt)
+    raise UsageError(f"{source}: no ground truth beside it; give the target with --box X,Y,W,H")
+
+
+def _choose_trackers(names: str | None) -> list[str]:
+    known = set(tracker_names())
+    if names is None:
+        return [n for n in DEFAULT_TRACKERS if n in known]
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    if not chosen:
+        raise UsageError("--trackers is empty")
+    return chosen
+
+
+def _table(results: dict[str, Any], baseline: str | None) -> Table:
+    stages = sorted({k for r in results.values() for k in r["stages_ms"]} - {"other"})
+    table = Table(title="update speed (init excluded), median of repeats", title_justify="left")
+    table.add_column("tracker")
+    table.add_column("frames/s", justify="right")
+    table.add_column("ms/frame", justify="right")
+    if baseline:
+        table.add_column(f"x {baseline}", justify="right")
+    for stage in [*stages, "other"]:
+        table.add_column(f"{stage} ms", justify="right", style="dim")
+    table.add_column("init ms", justify="right")
+    table.add_column("peak MB", justify="right")
+    base_fps = results[baseline]["fps"] if baseline else None
+    for name, r in sorted(results.items(), key=lambda kv: -kv[1]["fps"]):
+        row = [name, f"{r['fps']:.1f}", f"{r['ms_per_frame']:.2f}"]
+        if base_fps:
+            row.append(f"{r['fps'] / base_fps:.1f}")
+        row += [
+            f"{r['stages_ms'][s]:.2f}" if s in r["stages_ms"] else "-" for s in [*stages, "other"]
+        ]
+        row += [f"{r['init_ms']:.0f}", f"{r['peak_rss_mb']:.0f}"]
+        table.add_row(*row)
+    return table
+
+
+@handle_errors
+def bench(
+    cpu_cores: Annotated[
+        int, typer.Option(min=1, help="Pin the process and every thread pool to this many cores.")
+    ] = 1,
+    trackers: Annotated[
+        str | None,
+        typer.Option(
+            "--trackers",
+            "-t",
+            help="Comma-separated trackers (default: "
+            f"{', '.join(DEFAULT_TRACKERS)}, those available).",
+        ),
+    ] = None,
+    sequence: Annotated[
+        Path | None,
+        typer.Option(
+            help="Video or image folder to time on (default: the shipped samples/bag.avi); "
+            "its ground truth's first box is the target unless --box is given.",
+        ),
+    ] = None,
+    box: Annotated[str | None, typer.Option(help="Target x,y,w,h in the first frame.")] = None,
+    frames: Annotated[int, typer.Option(min=2, help="Frames to use (the first starts).")] = 150,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Interleaved repeats; the median is reported.")
+    ] = 3,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="Tracker the speed-up column divides by (default: the slowest)."),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Time trackers on N pinned cores, side by side, with a per-stage split.
+
+    Decoding is done before timing; only update() is timed, init() is reported apart. Repeats
+    run interleaved (A B C, A B C, ...) and the median is reported, so ratios hold on a noisy
+    machine. Example: cftrack bench --cpu-cores 1 --trackers dcf,opencv-csrt
+    """
+    names = _choose_trackers(trackers)
+    if baseline is not None and baseline not in names:
+        raise UsageError(f"--baseline {baseline} is not among the trackers timed")
+    for name in names:
+        create_tracker(name)  # unknown names fail here, before any work
+    source = sequence or _default_sequence()
+    target = _sequence_box(source, box)
+    cores = pin_to_cores(cpu_cores)
+    with open_frames(source) as stream:
+        clip = [f for _, f in zip(range(frames), stream, strict=False)]
+    progress = Progress(
+        TextColumn("[bold]bench[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("", total=repeats * len(names))
+        timings = time_trackers(
+            {n: (lambda n=n: create_tracker(n)) for n in names},
+            clip,
+            target,
+            repeats=repeats,
+            on_step=lambda n, r: progress.update(task, advance=1, description=f"{n} #{r + 1}"),
+        )
+    results = {n: t.as_dict() for n, t in timings.items()}
+    if baseline is None:
+        baseline = min(results, key=lambda n: results[n]["fps"])
+    machine = machine_info(cores)
+    report = {"trackers": results, "machine": machine, "baseline": baseline,
+              "sequence": str(source), "frames": len(clip)}  # fmt: skip
+    err_console.print(
+        f"{machine['cpu']}, {len(cores)} core(s) {cores}; torch {machine['torch']}, "
+        f"OpenCV {machine['opencv']}, numpy {machine['numpy']}; {source.name}, "
+        f"{len(clip) - 1} timed frames x {repeats} repeats",
+        highlight=False,
+        soft_wrap=True,
+    )
+    typer.echo(_render(_table(results, baseline)))
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+
+
+def _render(table: Table) -> str:
+    from rich.console import Console
+
+    console = Console(width=max(100, 14 * len(table.columns)), record=True, file=None)
+    with console.capture() as capture:
+        console.print(table)
+    return capture.get().rstrip("\n")

@@ -1,0 +1,99 @@
+"""``cftrack bench``: pinning, interleaved timing, the table and the JSON."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cftrack_cli.bench import pin_to_cores, time_trackers
+from cftrack_cli.boxes import Box
+from cftrack_cli.cli import app
+from cftrack_cli.errors import UsageError
+from cftrack_cli.trackers import create_tracker
+
+
+@pytest.fixture(autouse=True)
+def restore_pinning():
+    """The bench command pins its process; give the rest of the test session its cores back."""
+    import cv2
+    import torch
+
+    cores, threads, cv_threads = (
+        os.sched_getaffinity(0),
+        torch.get_num_threads(),
+        cv2.getNumThreads(),
+    )
+    saved_env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    yield
+    os.sched_setaffinity(0, cores)
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(cv_threads)
+    for k, v in saved_env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_pinning_more_cores_than_exist_is_refused():
+    with pytest.raises(UsageError, match="cores"):
+        pin_to_cores(len(os.sched_getaffinity(0)) + 1)
+
+
+def test_time_trackers_interleaves_and_splits_stages(square_clip):
+    frames, boxes = square_clip
+    order = []
+    timings = time_trackers(
+        {
+            "dcf": lambda: create_tracker("dcf"),
+            "opencv-mosse": lambda: create_tracker("opencv-mosse"),
+        },
+        frames[:12],
+        Box(*boxes[0]),
+        repeats=2,
+        on_step=lambda name, r: order.append((name, r)),
+    )
+    assert order == [("dcf", 0), ("opencv-mosse", 0), ("dcf", 1), ("opencv-mosse", 1)]
+    dcf = timings["dcf"].as_dict()
+    assert dcf["frames"] == 11 and dcf["repeats"] == 2
+    assert {"features", "fft", "detect", "scale", "other"} <= set(dcf["stages_ms"])
+    # The stages account for the frame time, no more.
+    assert sum(dcf["stages_ms"].values()) == pytest.approx(dcf["ms_per_frame"], rel=0.35)
+    assert dcf["fps"] > 0 and dcf["peak_rss_mb"] > 0
+
+
+def test_bench_command_writes_table_and_json(tmp_path, square_folder):
+    folder, boxes = square_folder
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--cpu-cores", "1", "-t", "dcf,opencv-kcf", "--sequence", str(folder),
+         "--box", ",".join(str(v) for v in boxes[0]), "--frames", "10", "--repeats", "1",
+         "--json", str(out), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "dcf" in result.stdout and "opencv-kcf" in result.stdout
+    report = json.loads(out.read_text())
+    assert set(report["trackers"]) == {"dcf", "opencv-kcf"}
+    assert report["machine"]["cores_used"] and report["frames"] == 10
+    assert report["baseline"] in report["trackers"]
+    fps = [report["trackers"][n]["fps"] for n in report["trackers"]]
+    assert all(np.isfinite(fps))
+
+
+def test_bench_needs_a_box_without_ground_truth(tmp_path, square_folder):
+    folder, _ = square_folder
+    result = CliRunner().invoke(app, ["bench", "-t", "dcf", "--sequence", str(folder), "-q"])
+    assert result.exit_code == 2
+    assert "--box" in result.output
+
+
+def test_bench_unknown_tracker(square_folder):
+    folder, _ = square_folder
+    result = CliRunner().invoke(
+        app, ["bench", "-t", "nope", "--sequence", str(folder), "--box", "1,1,5,5"]
+    )
+    assert result.exit_code == 2
+    assert "unknown tracker" in result.output
