@@ -1,13 +1,11 @@
-"""ECO's scale estimation: the fDSST scale filter with the parabolic refinement."""
+"""Scale estimation: the fDSST scale filter with ECO's parabolic refinement, and its sampling."""
 
 import cv2
 import numpy as np
 import pytest
 
-from cftrack_cli.cf.eco_scale import RefinedScaleFilter, parabola_vertex
-from cftrack_cli.cf.scale import ScaleParams
-from cftrack_cli.features.handcrafted import FHOG
-from cftrack_cli.trackers.eco import scale_samples
+from cftrack_cli.cf.scale import ScaleParams, parabola_vertex
+from cftrack_cli.trackers.scale_estimation import ScaleEstimator
 
 
 def _textured(seed: int = 0, size: int = 240) -> np.ndarray:
@@ -33,21 +31,39 @@ def test_scale_filter_recovers_a_known_scale_change(change):
     image = _textured()
     centre = (120.0, 120.0)
     target = np.array([48.0, 40.0])
-    extractor = FHOG(4)
-    sf = RefinedScaleFilter(ScaleParams())
-    px = (32, 28)
-
-    def samples(img: np.ndarray, size: float = 1.0) -> np.ndarray:
-        return scale_samples(img, centre, target * size, sf.sample_factors, px, extractor)
-
-    sf.update(samples(image))
+    scaler = ScaleEstimator(ScaleParams(), (240, 240), target, min_target_px=5.0)
+    scaler.update(image, centre, target)
     zoomed = _zoom(image, change, centre)
-    factor, peak = sf.estimate(samples(zoomed))
-    assert peak > 0
+    factor = scaler.estimate(zoomed, centre, target)
     # One estimate moves most of the way (the window over scales pulls it towards 1) ...
     assert abs(factor - change) <= 0.35 * abs(change - 1.0) + 0.005
     # ... and re-estimating at the new size, as the tracker does frame after frame, converges.
     size = factor
     for _ in range(4):
-        size *= sf.estimate(samples(zoomed, size))[0]
+        size *= scaler.estimate(zoomed, centre, target * size)
     assert size == pytest.approx(change, abs=0.01)
+
+
+def test_refinement_can_be_switched_off():
+    """Without the parabola the estimate is one of the interpolated factors exactly."""
+    image = _textured(1)
+    centre = (120.0, 120.0)
+    target = np.array([48.0, 40.0])
+    plain = ScaleEstimator(ScaleParams(refine=False), (240, 240), target, min_target_px=5.0)
+    plain.update(image, centre, target)
+    factor = plain.estimate(_zoom(image, 1.05, centre), centre, target)
+    assert np.isclose(plain.filter.interp_factors, factor).any()
+
+
+def test_size_limits_hold():
+    image = _textured(2)
+    centre = (120.0, 120.0)
+    target = np.array([48.0, 40.0])
+    scaler = ScaleEstimator(ScaleParams(), (240, 240), target, min_target_px=38.0)
+    scaler.update(image, centre, target)
+    zoomed = _zoom(image, 0.8, centre)
+    size = target.copy()
+    for _ in range(8):  # the target shrank to 32 px; the estimate stops at the limit
+        size = size * scaler.estimate(zoomed, centre, size)
+        assert min(size) >= 38.0 - 1e-6
+    assert min(size) == pytest.approx(38.0)

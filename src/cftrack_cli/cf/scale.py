@@ -27,6 +27,7 @@ class ScaleParams:
     learning_rate: float = 0.025  # running-average rate of the scale model
     lam: float = 1e-2  # regularisation of the closed-form filter
     model_max_area: float = 32.0 * 16.0  # pixels of each resized scale sample
+    refine: bool = True  # parabola fit through the peak (ECO); False: the best of the 33
 
 
 class ScaleFilter:
@@ -75,12 +76,30 @@ class ScaleFilter:
         den = np.sum((sample_f * np.conj(sample_f)).real, axis=0)
         self._den = den if self._den is None else (1 - lr) * self._den + lr * den
 
-    def estimate(self, samples: np.ndarray) -> tuple[float, float]:
-        """The factor by which the target's size changed, and the response peak."""
+    def interpolated_response(self, samples: np.ndarray) -> np.ndarray:
+        """The response over the ``n_interp_scales`` factors of :attr:`interp_factors`."""
         if self._num is None or self._basis is None or self._den is None:
             raise RuntimeError("update the scale filter once before estimating")
         zf = self._project(np.asarray(samples, dtype=np.float64), self._basis)
         response_f = np.sum(self._num * zf, axis=0) / (self._den + self.params.lam)
-        interp = np.fft.ifft(resize_spectrum_1d(response_f, self.params.n_interp_scales)).real
-        best = int(np.argmax(interp))
-        return float(self.interp_factors[best]), float(interp[best])
+        return np.fft.ifft(resize_spectrum_1d(response_f, self.params.n_interp_scales)).real
+
+    def estimate(self, samples: np.ndarray) -> tuple[float, float]:
+        """The factor by which the target's size changed, and the response peak."""
+        response = self.interpolated_response(samples)
+        best = int(np.argmax(response))
+        if not self.params.refine:
+            return float(self.interp_factors[best]), float(response[best])
+        n = response.size
+        idx = np.array([(best - 1) % n, best, (best + 1) % n])
+        return parabola_vertex(self.interp_factors[idx], response[idx]), float(response[best])
+
+
+def parabola_vertex(xs: np.ndarray, ys: np.ndarray) -> float:
+    """``x`` of the maximum of the parabola through three points (the middle ``x`` if none)."""
+    if len(set(np.round(xs, 12))) < 3:  # fewer than three distinct scales: nothing to fit
+        return float(xs[1])
+    a, b, _ = np.linalg.solve(np.stack([xs**2, xs, np.ones(3)], axis=1), ys)
+    if not a < 0:  # not a maximum: keep the sampled best
+        return float(xs[1])
+    return float(np.clip(-b / (2 * a), min(xs), max(xs)))

@@ -32,6 +32,8 @@ class Tracker(ABC):
 
     #: Registry name, set by :func:`cftrack_cli.trackers.registry.register`.
     name: str = "tracker"
+    #: Whether :attr:`TrackResult.lost` means anything for this tracker.
+    reports_lost: bool = False
 
     def __init__(self) -> None:
         self.timer = StageTimer()

@@ -15,12 +15,13 @@ import numpy as np
 from cftrack_cli.boxes import Box
 from cftrack_cli.cf.dcf import detect, filter_denominator, filter_numerator
 from cftrack_cli.cf.fourier import gaussian_label, hann_window, rfft2, subpixel_peak
-from cftrack_cli.cf.scale import ScaleFilter, ScaleParams
+from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.base import FeatureExtractor
 from cftrack_cli.features.handcrafted import FHOG, ColorNames, Concat, Grayscale, is_grayscale
-from cftrack_cli.features.patches import crop_resize, crop_resize_many
+from cftrack_cli.features.patches import crop_resize
 from cftrack_cli.trackers.base import Tracker, TrackResult
 from cftrack_cli.trackers.registry import register
+from cftrack_cli.trackers.scale_estimation import ScaleEstimator
 
 
 @dataclass
@@ -67,7 +68,6 @@ class DCFTracker(Tracker):
         self._features: FeatureExtractor = Concat(
             FHOG(cell), ColorNames(cell) if colour else Grayscale(cell)
         )
-        self._scale_features = FHOG(cell)
         self._cos = hann_window(*self._grid)
         target_cells = self._base_target * self._resize / cell
         sigma = math.sqrt(float(target_cells.prod())) * p.output_sigma_factor
@@ -77,22 +77,11 @@ class DCFTracker(Tracker):
         self._num = filter_numerator(xf, self._yf)
         self._den = filter_denominator(xf)
 
-        self._scale_filter = ScaleFilter(p.scale)
-        max_area = p.scale.model_max_area
-        shrink = min(1.0, math.sqrt(max_area / float(self._base_target.prod())))
-        self._scale_px = tuple(
-            int(max(2 * cell, cell * round(s * shrink / cell))) for s in self._base_target
-        )
-        step = p.scale.scale_step
         height, width = frame.shape[:2]
-        self._min_scale = step ** math.ceil(
-            math.log(max(p.min_target_px / self._base_target.min(), 1e-6)) / math.log(step)
+        self._scaler = ScaleEstimator(
+            p.scale, (width, height), self._base_target, p.min_target_px, self.timer
         )
-        self._max_scale = step ** math.floor(
-            math.log(min(width / self._base_target[0], height / self._base_target[1]) * 1.5)
-            / math.log(step)
-        )
-        self._scale_filter.update(self._scale_samples(frame))
+        self._scaler.update(frame, tuple(self._pos), self._base_target)
 
     # -- per frame -------------------------------------------------------------------------
     def _sample_spectrum(self, frame: np.ndarray) -> np.ndarray:
@@ -106,14 +95,6 @@ class DCFTracker(Tracker):
         with self.timer.stage("fft"):
             return rfft2(feats * self._cos)
 
-    def _scale_samples(self, frame: np.ndarray) -> np.ndarray:
-        """One column of fHOG features per scale factor: (d, n_scales)."""
-        with self.timer.stage("scale"):
-            sizes = np.outer(self._scale_filter.sample_factors, self._base_target * self._scale)
-            patches = crop_resize_many(frame, tuple(self._pos), sizes, self._scale_px)
-            feats = self._scale_features.extract(patches)
-            return feats.reshape(feats.shape[0], -1).T
-
     def _update(self, frame: np.ndarray) -> TrackResult:
         p = self.params
         zf = self._sample_spectrum(frame)
@@ -124,15 +105,14 @@ class DCFTracker(Tracker):
         self._pos += (dx * step, dy * step)
         self._keep_inside(frame)
 
-        factor, _ = self._scale_filter.estimate(self._scale_samples(frame))
-        self._scale = float(np.clip(self._scale * factor, self._min_scale, self._max_scale))
+        self._scale *= self._scaler.estimate(frame, tuple(self._pos), self._target_size())
 
         xf = self._sample_spectrum(frame)
         with self.timer.stage("learn"):
             lr = p.learning_rate
             self._num = (1 - lr) * self._num + lr * filter_numerator(xf, self._yf)
             self._den = (1 - lr) * self._den + lr * filter_denominator(xf)
-        self._scale_filter.update(self._scale_samples(frame))
+        self._scaler.update(frame, tuple(self._pos), self._target_size())
         return TrackResult(self.current_box(), float(np.clip(peak, 0.0, 1.0)))
 
     def _keep_inside(self, frame: np.ndarray) -> None:
@@ -141,6 +121,9 @@ class DCFTracker(Tracker):
         self._pos[0] = min(max(self._pos[0], 0.0), width - 1.0)
         self._pos[1] = min(max(self._pos[1], 0.0), height - 1.0)
 
+    def _target_size(self) -> np.ndarray:
+        return self._base_target * self._scale
+
     def current_box(self) -> Box:
-        w, h = self._base_target * self._scale
+        w, h = self._target_size()
         return Box.from_center(float(self._pos[0]), float(self._pos[1]), float(w), float(h))

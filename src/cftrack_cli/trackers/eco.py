@@ -13,8 +13,8 @@ own projected dimension, so deep CNN layers plug in as more layers. Per frame:
    space; every ``train_gap + 1`` frames the filter is refined by warm-started CG.
 
 The maths lives in :mod:`cftrack_cli.cf` (``interpolation``, ``regularization``,
-``optimization``, ``sample_space``, ``eco_filter``, ``localization``, ``scale``,
-``eco_scale``).
+``optimization``, ``sample_space``, ``eco_filter``, ``localization``, ``scale``); target size
+by :mod:`cftrack_cli.trackers.scale_estimation`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from cftrack_cli.cf.eco_filter import (
     gaussian_label_spectrum,
     project_channels,
 )
-from cftrack_cli.cf.eco_scale import RefinedScaleFilter
 from cftrack_cli.cf.fourier import hann_window
 from cftrack_cli.cf.interpolation import half_size, interpolate, shift_phase
 from cftrack_cli.cf.localization import Peak, maximize_score, peak_sharpness
@@ -44,6 +43,7 @@ from cftrack_cli.features.handcrafted import FHOG, ColorNames, Grayscale, is_gra
 from cftrack_cli.features.patches import crop_resize
 from cftrack_cli.trackers.base import Tracker, TrackResult
 from cftrack_cli.trackers.registry import register
+from cftrack_cli.trackers.scale_estimation import ScaleEstimator
 
 _HANDCRAFTED: dict[str, Callable[[int], FeatureExtractor]] = {
     "fhog": FHOG,
@@ -136,24 +136,12 @@ def _crop_origin(centre: float, size: float) -> tuple[float, float]:
     return float(math.floor(centre - max(1.0, size) / 2.0 + 0.5)), float(n)
 
 
-def scale_samples(
-    frame: np.ndarray,
-    centre: tuple[float, float],
-    size: np.ndarray,
-    factors: np.ndarray,
-    out_px: tuple[int, int],
-    extractor: FeatureExtractor,
-) -> np.ndarray:
-    """fDSST scale samples: features of ``size * factor`` windows, one column per factor."""
-    patches = np.stack([crop_resize(frame, centre, tuple(size * f), out_px) for f in factors])
-    feats = extractor.extract(patches)
-    return feats.reshape(feats.shape[0], -1).T
-
-
 @register("eco-hc", "ECO (CVPR 2017) with fHOG + ColorNames, fDSST scale; lost flag")
 class ECOTracker(Tracker):
     """ECO over the feature layers of :class:`ECOParams`; ``score`` is the continuous score's
     maximum and ``lost`` flags frames whose score fell below ``lost_threshold``."""
+
+    reports_lost = True
 
     def __init__(self, params: ECOParams | None = None) -> None:
         super().__init__()
@@ -240,23 +228,9 @@ class ECOTracker(Tracker):
             self._filter.train_joint(xf, projections, self._energy)
         self._space.replace(0, self._filter.project(xf))
 
-        # Scale filter: samples of at most model_max_area pixels, fHOG with 4-pixel cells.
-        self._scale_filter = RefinedScaleFilter(p.scale)
-        self._scale_features = FHOG(4)
-        shrink = min(1.0, math.sqrt(p.scale.model_max_area / float(target.prod())))
-        self._scale_px = tuple(int(max(8, 4 * round(s * shrink / 4))) for s in target)
-        sstep = p.scale.scale_step
         height, width = frame.shape[:2]
-        self._min_scale = sstep ** math.ceil(
-            math.log(max(p.min_target_px / self._base_target.min(), 1e-6)) / math.log(sstep)
-        )
-        self._max_scale = sstep ** math.floor(
-            math.log(min(width / self._base_target[0], height / self._base_target[1]))
-            / math.log(sstep)
-        )
-        self._max_scale = max(self._max_scale, self._scale)
-        self._min_scale = min(self._min_scale, self._scale)
-        self._scale_filter.update(self._scale_samples(frame))
+        self._scaler = ScaleEstimator(p.scale, (width, height), target, p.min_target_px, self.timer)
+        self._scaler.update(frame, self._centre(), target)
 
     # -- feature pipeline --------------------------------------------------------------------
     def _features(
@@ -301,16 +275,8 @@ class ECOTracker(Tracker):
         dy = (pos[1] - origin[1]) / step[1] - self._period[0] / 2.0
         return [shift_phase(s, dy, dx, self._period) for s in sizes]
 
-    def _scale_samples(self, frame: np.ndarray) -> np.ndarray:
-        with self.timer.stage("scale"):
-            return scale_samples(
-                frame,
-                (float(self._pos[0]), float(self._pos[1])),
-                self._base_target * self._scale,
-                self._scale_filter.sample_factors,
-                self._scale_px,
-                self._scale_features,
-            )
+    def _centre(self) -> tuple[float, float]:
+        return (float(self._pos[0]), float(self._pos[1]))
 
     # -- per frame -------------------------------------------------------------------------
     def _update(self, frame: np.ndarray) -> TrackResult:
@@ -333,8 +299,7 @@ class ECOTracker(Tracker):
         )
         self._keep_inside(frame)
 
-        factor, _ = self._scale_filter.estimate(self._scale_samples(frame))
-        self._scale = float(np.clip(self._scale * factor, self._min_scale, self._max_scale))
+        self._scale *= self._scaler.estimate(frame, self._centre(), self._target_size())
 
         confidence = self.confidence(peak)
         lost = bool(confidence < p.lost_threshold)
@@ -356,7 +321,7 @@ class ECOTracker(Tracker):
             self._since_train = 0
         else:
             self._since_train += 1
-        self._scale_filter.update(self._scale_samples(frame))
+        self._scaler.update(frame, self._centre(), self._target_size())
 
         return TrackResult(self.current_box(), confidence, lost=lost)
 
@@ -376,8 +341,11 @@ class ECOTracker(Tracker):
         self._pos[0] = min(max(self._pos[0], 0.0), width - 1.0)
         self._pos[1] = min(max(self._pos[1], 0.0), height - 1.0)
 
+    def _target_size(self) -> np.ndarray:
+        return self._base_target * self._scale
+
     def current_box(self) -> Box:
-        w, h = self._base_target * self._scale
+        w, h = self._target_size()
         return Box.from_center(float(self._pos[0]), float(self._pos[1]), float(w), float(h))
 
 
