@@ -417,3 +417,20 @@ def test_published_results_scored_as_an_independent_recomputation(tmp_path):
             aucs.append(auc)
         assert rows[tracker]["overall"]["success_auc"] == pytest.approx(np.mean(aucs), abs=1e-6)
         assert rows[tracker]["overall"]["fps"] is None
+
+
+def test_scores_and_lost_flags_reach_the_report(tmp_path):
+    data = tmp_path / "data"
+    write_dataset(data, ("Solo",), frames=15, size=(96, 96))
+    results, report = tmp_path / "res", tmp_path / "rep"
+    result = _invoke(data, "-t", "eco-hc,dcf", "--results-dir", results, "--report-dir", report)
+    assert result.exit_code == 0, result.output
+    folder = ResultFolder(results)
+    seq = "Solo"
+    scores, lost = folder.read_scores("eco-hc", seq)
+    assert len(scores) == 15 and lost is not None
+    assert folder.read_scores("dcf", seq)[1] is None  # dcf has no lost flag
+    trackers = json.loads((report / "report.json").read_text())["trackers"]
+    assert trackers["dcf"]["failure_detection"]["lost_frames"] is None
+    assert trackers["eco-hc"]["failure_detection"]["lost_frames"] is not None
+    assert "Failure detection" in (report / "summary.md").read_text()

@@ -35,7 +35,7 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
 
 def read_csv(text: str) -> np.ndarray:
     lines = text.strip().splitlines()
-    assert lines[0] == "frame,x,y,w,h,score"
+    assert lines[0] == "frame,x,y,w,h,score,lost"
     return np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
 
 
@@ -59,7 +59,7 @@ def test_track_writes_csv_and_video(tmp_path, square_video):
     )
     assert result.exit_code == 0, result.output
     rows = read_csv((out / "boxes.csv").read_text())
-    assert rows.shape == (40, 6)
+    assert rows.shape == (40, 7)
     np.testing.assert_array_equal(rows[:, 0], np.arange(40))
     assert count_video_frames(out / "annotated.mp4") == 40
     ious = [iou(Box(*r[1:5]), Box(*b)) for r, b in zip(rows, boxes, strict=True)]
@@ -74,7 +74,7 @@ def test_csv_to_stdout_carries_only_csv(tmp_path, square_video):
         "-o", str(tmp_path / "unused"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert read_csv(result.stdout).shape == (40, 6)
+    assert read_csv(result.stdout).shape == (40, 7)
     assert "tracked 40 frames" in result.stderr
     assert not (tmp_path / "unused").exists()
 
@@ -87,7 +87,7 @@ def test_max_frames_and_image_folder(tmp_path, square_folder):
         ["track", str(folder), "--box", box_arg(boxes[0]), "-o", str(out), "--max-frames", "9"],
     )
     assert result.exit_code == 0, result.output
-    assert read_csv((out / "boxes.csv").read_text()).shape == (9, 6)
+    assert read_csv((out / "boxes.csv").read_text()).shape == (9, 7)
     assert count_video_frames(out / "annotated.mp4") == 9
 
 
@@ -185,6 +185,6 @@ def test_crossing_pipeline_follows_the_pedestrian(tmp_path):
     from cftrack_cli.io.annotations import read_boxes
 
     gt = read_boxes(gt_file)
-    assert rows.shape == (len(gt), 6)
+    assert rows.shape == (len(gt), 7)
     ious = [iou(Box(*r[1:5]), Box(*g)) for r, g in zip(rows, gt, strict=True)]
     assert np.mean(ious) > 0.5

@@ -14,9 +14,12 @@ def test_csv_is_partial_until_closed(tmp_path):
     assert not path.exists()
     partial = list(tmp_path.glob(".boxes.partial*"))
     assert len(partial) == 1
-    assert partial[0].read_text().splitlines()[1] == "0,1.00,2.00,3.00,4.00,1.0000"  # flushed
+    assert partial[0].read_text().splitlines()[1] == "0,1.00,2.00,3.00,4.00,1.0000,0"  # flushed
     writer.close()
-    assert path.read_text().splitlines() == ["frame,x,y,w,h,score", "0,1.00,2.00,3.00,4.00,1.0000"]
+    assert path.read_text().splitlines() == [
+        "frame,x,y,w,h,score,lost",
+        "0,1.00,2.00,3.00,4.00,1.0000,0",
+    ]
     assert not list(tmp_path.glob(".*partial*"))
 
 
@@ -29,9 +32,9 @@ def test_csv_abort_leaves_nothing(tmp_path):
 
 def test_csv_to_stdout(capsys):
     writer = TrackCsvWriter(None)
-    writer.write(3, Box(1, 2, 3, 4), 0.5)
+    writer.write(3, Box(1, 2, 3, 4), 0.5, lost=True)
     writer.close()
-    assert capsys.readouterr().out == "frame,x,y,w,h,score\n3,1.00,2.00,3.00,4.00,0.5000\n"
+    assert capsys.readouterr().out == "frame,x,y,w,h,score,lost\n3,1.00,2.00,3.00,4.00,0.5000,1\n"
 
 
 def test_video_with_odd_size_is_playable(tmp_path):
@@ -67,3 +70,11 @@ def test_draw_box_marks_the_box_and_keeps_the_input():
     assert frame.max() == 0  # input untouched
     assert out[50, 55].any() and out[70, 55].any()  # top and bottom edges drawn
     assert not out[60, 55].any()  # inside stays
+
+
+def test_lost_frames_are_drawn_red():
+    frame = np.zeros((120, 160, 3), np.uint8)
+    tracked = draw_box(frame, Box(40, 50, 30, 20), 0.9, 7)
+    lost = draw_box(frame, Box(40, 50, 30, 20), 0.05, 8, lost=True)
+    assert tracked[50, 55, 1] > 200 and tracked[50, 55, 0] < 50  # green
+    assert lost[50, 55, 0] > 200 and lost[50, 55, 1] < 100  # red

@@ -96,9 +96,10 @@ def track(
 ) -> None:
     """Track one object through a video; write a per-frame box CSV and an annotated video.
 
-    The CSV has the header frame,x,y,w,h,score: a 0-based frame index, the box in 0-based
-    pixels, and the tracker's confidence. Exit status: 0 done, 2 bad arguments or input,
-    1 failure while tracking, 130 interrupted (the frames done are kept).
+    The CSV has the header frame,x,y,w,h,score,lost: a 0-based frame index, the box in 0-based
+    pixels, the tracker's confidence, and 1 where the tracker believes the target is lost
+    (ECO trackers; always 0 for trackers without that notion). Exit status: 0 done, 2 bad
+    arguments or input, 1 failure while tracking, 130 interrupted (the frames done are kept).
 
     Example: cftrack track samples/bag.avi --box 292,128,146,132
     """
@@ -145,9 +146,11 @@ def track(
                 if step.index > 0:  # frames/s counts updates; init is a one-off
                     seconds += step.seconds
                 done += 1
-                table.write(step.index, result.box, result.score)
+                table.write(step.index, result.box, result.score, result.lost)
                 if movie is not None:
-                    movie.write(draw_box(step.frame, result.box, result.score, step.index))
+                    movie.write(
+                        draw_box(step.frame, result.box, result.score, step.index, result.lost)
+                    )
                 progress.update(task, advance=1, fps=(done - 1) / seconds if seconds > 0 else 0.0)
                 if stop.requested:
                     raise KeyboardInterrupt

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cftrack_cli.evaluation.datasets import Dataset
+from cftrack_cli.evaluation.failure import FailureFrames, failure_frames, pool
 from cftrack_cli.evaluation.metrics import (
     IOU_THRESHOLDS,
     METRIC_KEYS,
@@ -46,6 +47,9 @@ CONVENTIONS = {
     "same); 'common' = mean over the sequences every row has",
     "fps": "frames / seconds in tracker update (decoding and the init frame excluded), pooled "
     "over sequences; null for external results",
+    "failure_detection": "frames with IoU < 0.05 are 'failed', IoU > 0.3 'tracked'; score_auroc "
+    "= P(a tracked frame scores above a failed one); lost_on_failed / lost_on_tracked = share "
+    "flagged lost; pooled over sequences; null where the tracker has no lost flag",
 }
 
 _SHORT = {
@@ -70,6 +74,7 @@ class Row:
     source: str  # "cftrack" for trackers run by this tool, else the external folder
     scores: dict[str, Scores] = field(default_factory=dict)  # by sequence, dataset order
     timing: dict[str, tuple[int, float]] = field(default_factory=dict)  # seq -> frames, seconds
+    failures: dict[str, FailureFrames] = field(default_factory=dict)  # seq -> score/lost split
 
     @property
     def external(self) -> bool:
@@ -111,6 +116,9 @@ def score_folder(
             times = folder.read_times(tracker_dir, seq.name)
             if times is not None:
                 row.timing[seq.name] = frames_per_second(times)
+            confidence = folder.read_scores(tracker_dir, seq.name)
+            if confidence is not None:
+                row.failures[seq.name] = failure_frames(pred, seq.groundtruth, *confidence)
     return row
 
 
@@ -173,6 +181,11 @@ def build_report(dataset: Dataset, rows: list[Row]) -> dict[str, Any]:
             }
         if dataset.attributes:
             entry["attributes"] = attributes
+        pooled = pool(list(row.failures.values()))
+        if pooled is not None:
+            entry["failure_detection"] = {
+                k: _num(v) if isinstance(v, float) else v for k, v in pooled.summary().items()
+            }
         if overall is not None:
             entry["curves"] = {
                 "success": [_num(v) for v in overall.success],
@@ -415,6 +428,39 @@ def markdown_summary(dataset: Dataset, rows: list[Row]) -> str:
             _markdown_table(
                 ["Tracker", *(f"{t} ({counts[t]})" for t in tags)],
                 _bold_best(per_tag, range(1, len(tags) + 1)),
+            ),
+            "",
+        ]
+    detection = [(r, pool(list(r.failures.values()))) for r in ranked(rows) if r.failures]
+    if detection:
+        parts += [
+            "## Failure detection (does the score drop when the target is lost?)",
+            "",
+            "Frames with IoU < 0.05 count as failed, IoU > 0.3 as tracked. Score AUROC = the "
+            "chance a tracked frame scores above a failed one (0.5: the score says nothing). "
+            "The lost columns are the share of frames the tracker flagged lost.",
+            "",
+            _markdown_table(
+                [
+                    "Tracker",
+                    "Score AUROC",
+                    "Lost on failed",
+                    "Lost on tracked",
+                    "Lost overall",
+                    "Failed / tracked frames",
+                ],
+                [
+                    [
+                        r.name,
+                        _fmt(f.score_auroc),
+                        _fmt(f.lost_on_failed),
+                        _fmt(f.lost_on_tracked),
+                        _fmt(f.lost_frames),
+                        f"{f.failed_scores.size} / {f.tracked_scores.size}",
+                    ]
+                    for r, f in detection
+                    if f is not None
+                ],
             ),
             "",
         ]

@@ -4,9 +4,11 @@ The layout got10k and pysot-toolkit read and write. A box file holds one comma-s
 ``x,y,w,h`` line per frame in the OTB 1-based pixel convention, like the ground truth, so it
 compares directly with published results; conversion happens only in
 :mod:`cftrack_cli.io.annotations`. A times file holds the seconds each frame spent in the
-tracker's ``init`` (first line) or ``update`` (the rest), decoding excluded.
+tracker's ``init`` (first line) or ``update`` (the rest), decoding excluded. A scores file,
+``<root>/<tracker>/scores/<seq>_score.txt``, holds the tracker's confidence per frame, and
+``score,lost`` (lost 0 or 1) for trackers that flag lost frames.
 
-Both files are written atomically (write, then rename), times first, so a box file whose line
+All files are written atomically (write, then rename), the box file last, so a box file whose line
 count equals the sequence's frame count is a finished sequence, even after a killed run.
 """
 
@@ -22,6 +24,7 @@ from cftrack_cli.io.annotations import read_boxes, write_boxes
 from cftrack_cli.io.atomic import atomic_write_text
 
 TIMES_DIR = "times"
+SCORES_DIR = "scores"
 
 
 def count_lines(path: Path) -> int:
@@ -49,6 +52,9 @@ class ResultFolder:
 
     def times_path(self, tracker: str, sequence: str) -> Path:
         return self.root / tracker / TIMES_DIR / f"{sequence}_time.txt"
+
+    def scores_path(self, tracker: str, sequence: str) -> Path:
+        return self.root / tracker / SCORES_DIR / f"{sequence}_score.txt"
 
     def trackers(self) -> list[str]:
         """Sub-folders holding at least one ``<seq>.txt`` box file, sorted."""
@@ -89,12 +95,21 @@ class ResultFolder:
         sequence: str,
         boxes: Iterable[Iterable[float]],
         seconds: Iterable[float],
+        scores: Iterable[float] | None = None,
+        lost: Iterable[bool] | None = None,
     ) -> Path:
-        """Write the times, then the boxes (0-based in, 1-based on disk), each atomically."""
+        """Write times and scores, then the boxes (0-based in, 1-based on disk), atomically."""
         path = self.boxes_path(tracker, sequence)
         times = self.times_path(tracker, sequence)
         times.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(times, "".join(f"{s:.6f}\n" for s in seconds))
+        if scores is not None:
+            target = self.scores_path(tracker, sequence)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            values = [f"{v:.4f}" for v in scores]
+            if lost is not None:
+                values = [f"{v},{int(f)}" for v, f in zip(values, lost, strict=True)]
+            atomic_write_text(target, "".join(f"{v}\n" for v in values))
         write_boxes(path, boxes)
         return path
 
@@ -119,10 +134,35 @@ class ResultFolder:
         except ValueError:
             raise UsageError(f"{path}: a times file holds one number of seconds a line") from None
 
+    def read_scores(
+        self, tracker: str, sequence: str
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Per-frame confidence and lost flags (None when the tracker has no such notion)."""
+        path = self.scores_path(tracker, sequence)
+        if not path.is_file():
+            return None
+        try:
+            rows = [
+                [float(v) for v in line.split(",")]
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
+        except (OSError, ValueError):
+            raise UsageError(f"{path}: a scores file holds 'score' or 'score,lost' lines") from None
+        if not rows:
+            return None
+        table = np.array(rows, dtype=np.float64)
+        lost = table[:, 1] > 0.5 if table.shape[1] > 1 else None
+        return table[:, 0], lost
+
     def remove_partials(self, trackers: Iterable[str]) -> None:
         """Delete temporary files a killed run may have left (``.<name>.partial.txt``)."""
         for tracker in trackers:
-            for folder in (self.root / tracker, self.root / tracker / TIMES_DIR):
+            for folder in (
+                self.root / tracker,
+                self.root / tracker / TIMES_DIR,
+                self.root / tracker / SCORES_DIR,
+            ):
                 if folder.is_dir():
                     for p in folder.glob(".*.partial*"):
                         p.unlink(missing_ok=True)

@@ -94,18 +94,24 @@ def run_job(job: Job, progress: Callable[[int], None] | None = None) -> JobResul
         tracker = create_tracker(job.tracker)
         boxes = np.full((n, 4), np.nan)
         seconds = np.full(n, np.nan)
+        scores = np.full(n, np.nan)
+        lost = np.zeros(n, dtype=bool)
         unreported = 0
         init_box = Box(*(float(v) for v in seq.groundtruth[start]))
         for step in track_frames(tracker, read_images(seq.frames[start:]), init_box):
             boxes[start + step.index] = tuple(step.result.box)
             seconds[start + step.index] = step.seconds
+            scores[start + step.index] = step.result.score
+            lost[start + step.index] = step.result.lost
             unreported += 1
             if progress is not None and unreported >= _PROGRESS_EVERY:
                 progress(unreported)
                 unreported = 0
         if progress is not None and unreported:
             progress(unreported)
-        ResultFolder(job.results_root).write(job.tracker, seq.name, boxes, seconds)
+        ResultFolder(job.results_root).write(
+            job.tracker, seq.name, boxes, seconds, scores, lost if tracker.reports_lost else None
+        )
     except CftrackError as exc:
         return JobResult(job.tracker, seq.name, 0, 0.0, str(exc))
     except Exception as exc:  # a tracker bug must not end a long benchmark

@@ -19,11 +19,11 @@ import numpy as np
 from cftrack_cli.boxes import Box
 from cftrack_cli.io.atomic import partial_path
 
-CSV_COLUMNS = ("frame", "x", "y", "w", "h", "score")
+CSV_COLUMNS = ("frame", "x", "y", "w", "h", "score", "lost")
 
 
 class TrackCsvWriter:
-    """``frame,x,y,w,h,score`` rows; ``path=None`` writes to stdout (flushed per row)."""
+    """``frame,x,y,w,h,score,lost`` rows; ``path=None`` writes to stdout (flushed per row)."""
 
     def __init__(self, path: Path | None, columns: Sequence[str] = CSV_COLUMNS) -> None:
         self.path = path
@@ -37,9 +37,9 @@ class TrackCsvWriter:
         self.rows = 0
         self._out.write(",".join(self.columns) + "\n")
 
-    def write(self, frame_index: int, box: Box, score: float, *extra: object) -> None:
+    def write(self, frame_index: int, box: Box, score: float, lost: bool = False) -> None:
         values = [f"{v:.2f}" for v in box]
-        fields = [str(frame_index), *values, f"{score:.4f}", *(str(e) for e in extra)]
+        fields = [str(frame_index), *values, f"{score:.4f}", "1" if lost else "0"]
         self._out.write(",".join(fields) + "\n")
         self._out.flush()
         self.rows += 1
@@ -62,16 +62,21 @@ class TrackCsvWriter:
         self._tmp.unlink(missing_ok=True)
 
 
-def draw_box(frame: np.ndarray, box: Box, score: float, frame_index: int) -> np.ndarray:
-    """A copy of ``frame`` with the box, the score and the frame number drawn on it."""
+def draw_box(
+    frame: np.ndarray, box: Box, score: float, frame_index: int, lost: bool = False
+) -> np.ndarray:
+    """A copy of ``frame`` with the box, the score and the frame number drawn on it.
+
+    A frame the tracker flags as lost gets a red, thin box and "LOST" in its label.
+    """
     out = np.ascontiguousarray(frame).copy()
     h, w = out.shape[:2]
     thick = max(2, round(min(h, w) / 240))
     p0 = (round(box.x), round(box.y))
     p1 = (round(box.x + box.w), round(box.y + box.h))
-    colour = (0, 220, 0) if score >= 0.25 else (255, 160, 0)
-    cv2.rectangle(out, p0, p1, colour, thick, cv2.LINE_AA)
-    label = f"#{frame_index}  score {score:.2f}"
+    colour = (230, 40, 40) if lost else (0, 220, 0)
+    cv2.rectangle(out, p0, p1, colour, 1 if lost else thick, cv2.LINE_AA)
+    label = f"#{frame_index}  score {score:.2f}" + ("  LOST" if lost else "")
     scale = max(0.45, min(h, w) / 600)
     (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     cv2.rectangle(out, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
