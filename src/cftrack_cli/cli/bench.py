@@ -12,12 +12,21 @@ from rich.table import Table
 
 from cftrack_cli.bench import machine_info, pin_to_cores, time_trackers
 from cftrack_cli.boxes import Box, parse_box
-from cftrack_cli.cli.common import err_console, handle_errors
+from cftrack_cli.cli.common import (
+    TeacherPreprocessingOption,
+    TeacherWeightsOption,
+    WeightsOption,
+    err_console,
+    handle_errors,
+    tracker_options,
+    with_weights,
+)
 from cftrack_cli.errors import UsageError
 from cftrack_cli.io.annotations import first_box
 from cftrack_cli.io.atomic import atomic_write_text
 from cftrack_cli.io.frames import open_frames
 from cftrack_cli.trackers import create_tracker, tracker_names
+from cftrack_cli.trackers.registry import display_name
 
 DEFAULT_TRACKERS = ("eco-student", "eco-teacher", "eco-hc", "dcf", "opencv-csrt", "opencv-kcf")
 SAMPLE = "bag.avi"
@@ -113,6 +122,9 @@ def bench(
         Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    weights: WeightsOption = None,
+    teacher_weights: TeacherWeightsOption = None,
+    teacher_preprocessing: TeacherPreprocessingOption = None,
 ) -> None:
     """Time trackers on N pinned cores, side by side, with a per-stage split.
 
@@ -120,11 +132,13 @@ def bench(
     run interleaved (A B C, A B C, ...) and the median is reported, so ratios hold on a noisy
     machine. Example: cftrack bench --cpu-cores 1 --trackers dcf,opencv-csrt
     """
-    names = _choose_trackers(trackers)
-    if baseline is not None and baseline not in names:
+    names = with_weights(_choose_trackers(trackers), weights)
+    options = tracker_options(teacher_weights, teacher_preprocessing)
+    shown = {display_name(n): n for n in names}
+    if baseline is not None and baseline not in shown:
         raise UsageError(f"--baseline {baseline} is not among the trackers timed")
     for name in names:
-        create_tracker(name)  # unknown names fail here, before any work
+        create_tracker(name, **options)  # unknown names and missing weights fail here
     source = sequence or _default_sequence()
     target = _sequence_box(source, box)
     cores = pin_to_cores(cpu_cores)
@@ -141,7 +155,10 @@ def bench(
     with progress:
         task = progress.add_task("", total=repeats * len(names))
         timings = time_trackers(
-            {n: (lambda n=n: create_tracker(n)) for n in names},
+            {
+                shown_name: (lambda n=n: create_tracker(n, **options))
+                for shown_name, n in shown.items()
+            },
             clip,
             target,
             repeats=repeats,

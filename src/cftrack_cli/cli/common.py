@@ -13,7 +13,8 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -93,3 +94,53 @@ def graceful_interrupt() -> Iterator[StopRequest]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# -- tracker options shared by track, eval and bench -------------------------------------------
+
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        help="Student weights file for eco-student (same as writing eco-student@PATH).",
+    ),
+]
+TeacherWeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--teacher-weights",
+        help="VGG16 weights for eco-teacher (torchvision layout). Default: $CFTRACK_TEACHER_"
+        "WEIGHTS, then torch's hub cache (vgg16-397923af.pth).",
+    ),
+]
+TeacherPreprocessingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--teacher-preprocessing",
+        help="caffe or torchvision, when the teacher file does not say how its input is prepared.",
+    ),
+]
+
+
+def with_weights(names: list[str], weights: Path | None) -> list[str]:
+    """``--weights`` written into the names of trackers that take one and name none."""
+    from cftrack_cli.trackers.registry import spec_of, split_name
+
+    if weights is None:
+        return names
+    out = []
+    for name in names:
+        takes = "weights" in spec_of(name).options
+        out.append(f"{name}@{weights}" if takes and split_name(name)[1] is None else name)
+    return out
+
+
+def tracker_options(
+    teacher_weights: Path | None, teacher_preprocessing: str | None
+) -> dict[str, str]:
+    """The options every tracker factory may take (those it has no use for are ignored)."""
+    options = {
+        "teacher_weights": str(teacher_weights) if teacher_weights else None,
+        "teacher_preprocessing": teacher_preprocessing,
+    }
+    return {k: v for k, v in options.items() if v is not None}

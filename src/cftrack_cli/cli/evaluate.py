@@ -16,7 +16,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from cftrack_cli.cli.common import INTERRUPTED, err_console, handle_errors
+from cftrack_cli.cli.common import (
+    INTERRUPTED,
+    TeacherPreprocessingOption,
+    TeacherWeightsOption,
+    WeightsOption,
+    err_console,
+    handle_errors,
+    tracker_options,
+    with_weights,
+)
 from cftrack_cli.errors import CftrackError, UsageError
 from cftrack_cli.evaluation.datasets import Dataset, find_dataset, parse_shard, shard_sequences
 from cftrack_cli.evaluation.report import Row, rich_table, score_folder, write_report
@@ -24,6 +33,7 @@ from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.evaluation.runner import JobResult, plan_jobs, run_jobs
 from cftrack_cli.io.atomic import ensure_writable_dir
 from cftrack_cli.trackers import tracker_names
+from cftrack_cli.trackers.registry import display_name, spec_of
 
 DEFAULT_RESULTS = Path("cftrack-eval/results")
 DEFAULT_REPORT = Path("cftrack-eval/report")
@@ -50,13 +60,14 @@ def _run(
     shard: tuple[int, int] | None,
     workers: int,
     quiet: bool,
+    options: dict[str, str],
 ) -> list[JobResult]:
     """Run the jobs not done yet, with a progress bar; the failed jobs come back."""
     ensure_writable_dir(results.root)
     sequences = list(dataset.sequences)
     if shard is not None:
         sequences = shard_sequences(sequences, *shard)
-    jobs, skipped = plan_jobs(sequences, trackers, results, force)
+    jobs, skipped = plan_jobs(sequences, trackers, results, force, options)
     where = f" (shard {shard[0]}/{shard[1]}: {len(sequences)} sequences)" if shard else ""
     if not quiet:
         err_console.print(
@@ -194,6 +205,9 @@ def evaluate(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar, summary or table.")
     ] = False,
+    weights: WeightsOption = None,
+    teacher_weights: TeacherWeightsOption = None,
+    teacher_preprocessing: TeacherPreprocessingOption = None,
 ) -> None:
     """Benchmark trackers on a dataset, OTB style (one-pass evaluation).
 
@@ -228,6 +242,9 @@ def evaluate(
       cftrack eval data/OTB100 --report-only --report-dir report
     """
     names = _names(trackers, "--trackers")
+    if names is not None:
+        names = with_weights(names, weights)
+    options = tracker_options(teacher_weights, teacher_preprocessing)
     only = _names(sequences, "--sequences")
     shard_kn = parse_shard(shard) if shard is not None else None
     extras = list(extra_results or [])
@@ -236,13 +253,11 @@ def evaluate(
     if not report_only:
         if names is None and not extras:
             raise UsageError("give the trackers to run: --trackers NAME[,NAME...]")
-        known = tracker_names()
-        unknown = [n for n in names or [] if n not in known]
-        if unknown:
-            raise UsageError(
-                f"unknown tracker {', '.join(repr(n) for n in unknown)}; "
-                f"choose from: {', '.join(known)}"
-            )
+        for name in names or []:
+            spec_of(name)  # unknown names fail here, before any work
+        shown = [display_name(n) for n in names or []]
+        if len(set(shown)) != len(shown):
+            raise UsageError(f"two trackers would share a results folder: {', '.join(shown)}")
     if shard_kn is not None and not names:
         raise UsageError("--shard splits the runs of --trackers; give --trackers")
     dataset = find_dataset(dataset_dir, only)
@@ -277,7 +292,7 @@ def evaluate(
     failed: list[JobResult] = []
     if not report_only and names:
         try:
-            failed = _run(dataset, names, results, force, shard_kn, workers, quiet)
+            failed = _run(dataset, names, results, force, shard_kn, workers, quiet, options)
         except KeyboardInterrupt:
             err_console.print(
                 f"cftrack: interrupted; finished sequences are kept in {results_dir}, "
@@ -298,7 +313,8 @@ def evaluate(
         _raise_failures(failed)
         return
 
-    rows = [score_folder(n, results, n, dataset, "cftrack", _warn) for n in names or []]
+    folders = [display_name(n) for n in names or []]
+    rows = [score_folder(n, results, n, dataset, "cftrack", _warn) for n in folders]
     if report_only and trackers is None:  # every folder there: drop those of other datasets
         for row in rows:
             if not row.scores:

@@ -17,7 +17,17 @@ from rich.progress import (
 )
 
 from cftrack_cli.boxes import Box, parse_box
-from cftrack_cli.cli.common import INTERRUPTED, err_console, graceful_interrupt, handle_errors
+from cftrack_cli.cli.common import (
+    INTERRUPTED,
+    TeacherPreprocessingOption,
+    TeacherWeightsOption,
+    WeightsOption,
+    err_console,
+    graceful_interrupt,
+    handle_errors,
+    tracker_options,
+    with_weights,
+)
 from cftrack_cli.errors import UsageError
 from cftrack_cli.io.annotations import first_box
 from cftrack_cli.io.atomic import ensure_writable_dir
@@ -93,6 +103,9 @@ def track(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = (
         False
     ),
+    weights: WeightsOption = None,
+    teacher_weights: TeacherWeightsOption = None,
+    teacher_preprocessing: TeacherPreprocessingOption = None,
 ) -> None:
     """Track one object through a video; write a per-frame box CSV and an annotated video.
 
@@ -104,7 +117,8 @@ def track(
     Example: cftrack track samples/bag.avi --box 292,128,146,132
     """
     init_box = _initial_box(box, box_file, box_file_origin)
-    the_tracker = create_tracker(tracker)
+    (name,) = with_weights([tracker], weights)
+    the_tracker = create_tracker(name, **tracker_options(teacher_weights, teacher_preprocessing))
     frames = open_frames(source)
     out_dir = output_dir or Path("cftrack-out") / frames.name
     csv_path = None if csv == "-" else Path(csv) if csv else out_dir / "boxes.csv"
@@ -177,7 +191,7 @@ def track(
         fps = (done - 1) / seconds if seconds > 0 else 0.0
         wrote = [str(w.path) for w in writers if w.path is not None]
         err_console.print(
-            f"tracked {done} frames with {tracker} at {fps:.1f} frames/s; "
+            f"tracked {done} frames with {the_tracker.name} at {fps:.1f} frames/s; "
             f"wrote {', '.join(wrote) or 'CSV to stdout'}",
             highlight=False,
             soft_wrap=True,

@@ -27,6 +27,7 @@ from cftrack_cli.errors import CftrackError
 from cftrack_cli.evaluation.datasets import Sequence
 from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.io.frames import read_images
+from cftrack_cli.trackers.registry import display_name
 
 #: Environment variables that size the thread pools of OpenMP, MKL, OpenBLAS and friends.
 THREAD_ENV = (
@@ -41,13 +42,19 @@ _PROGRESS_EVERY = 5  # frames between progress messages from a worker
 
 @dataclass(frozen=True)
 class Job:
-    tracker: str
+    tracker: str  # as given: a registry name, or NAME@WEIGHTS
     sequence: Sequence
     results_root: Path
+    options: tuple[tuple[str, str], ...] = ()  # tracker options (teacher_weights=...)
+
+    @property
+    def folder(self) -> str:
+        """The results sub-folder and report name (``NAME@<weights file stem>``)."""
+        return display_name(self.tracker)
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.tracker, self.sequence.name)
+        return (self.folder, self.sequence.name)
 
 
 @dataclass(frozen=True)
@@ -60,17 +67,23 @@ class JobResult:
 
 
 def plan_jobs(
-    sequences: list[Sequence], trackers: list[str], results: ResultFolder, force: bool = False
+    sequences: list[Sequence],
+    trackers: list[str],
+    results: ResultFolder,
+    force: bool = False,
+    options: dict[str, str] | None = None,
 ) -> tuple[list[Job], list[tuple[str, str]]]:
     """The jobs still to run, and the (tracker, sequence) pairs already finished (skipped)."""
     todo: list[Job] = []
     skipped: list[tuple[str, str]] = []
+    opts = tuple(sorted((options or {}).items()))
     for tracker in trackers:
+        folder = display_name(tracker)
         for seq in sequences:
-            if not force and results.is_done(tracker, seq.name, seq.frame_count):
-                skipped.append((tracker, seq.name))
+            if not force and results.is_done(folder, seq.name, seq.frame_count):
+                skipped.append((folder, seq.name))
             else:
-                todo.append(Job(tracker, seq, results.root))
+                todo.append(Job(tracker, seq, results.root, opts))
     return todo, skipped
 
 
@@ -91,7 +104,7 @@ def run_job(job: Job, progress: Callable[[int], None] | None = None) -> JobResul
         if present.size == 0:
             raise CftrackError("the ground truth has no box in any frame")
         start = int(present[0])
-        tracker = create_tracker(job.tracker)
+        tracker = create_tracker(job.tracker, **dict(job.options))
         boxes = np.full((n, 4), np.nan)
         seconds = np.full(n, np.nan)
         scores = np.full(n, np.nan)
@@ -110,15 +123,15 @@ def run_job(job: Job, progress: Callable[[int], None] | None = None) -> JobResul
         if progress is not None and unreported:
             progress(unreported)
         ResultFolder(job.results_root).write(
-            job.tracker, seq.name, boxes, seconds, scores, lost if tracker.reports_lost else None
+            job.folder, seq.name, boxes, seconds, scores, lost if tracker.reports_lost else None
         )
     except CftrackError as exc:
-        return JobResult(job.tracker, seq.name, 0, 0.0, str(exc))
+        return JobResult(job.folder, seq.name, 0, 0.0, str(exc))
     except Exception as exc:  # a tracker bug must not end a long benchmark
         message = f"internal error: {type(exc).__name__}: {exc}"
-        return JobResult(job.tracker, seq.name, 0, 0.0, message)
+        return JobResult(job.folder, seq.name, 0, 0.0, message)
     timed = seconds[np.isfinite(seconds)]
-    return JobResult(job.tracker, seq.name, int(timed.size), float(timed.sum()))
+    return JobResult(job.folder, seq.name, int(timed.size), float(timed.sum()))
 
 
 @contextlib.contextmanager
@@ -201,7 +214,7 @@ def run_jobs(
     frames_cb = on_frames or (lambda n: None)
     done_cb = on_done or (lambda r: None)
     roots = {job.results_root for job in jobs}
-    trackers = sorted({job.tracker for job in jobs})
+    trackers = sorted({job.folder for job in jobs})
     try:
         if workers <= 1 or len(jobs) <= 1:
             return _run_here(jobs, frames_cb, done_cb)
@@ -286,7 +299,7 @@ def _run_pool(
                     except Exception as exc:  # a worker died (killed, out of memory)
                         job = jobs[job_id]
                         result = JobResult(
-                            job.tracker, job.sequence.name, 0, 0.0, f"worker failed: {exc}"
+                            job.folder, job.sequence.name, 0, 0.0, f"worker failed: {exc}"
                         )
                     advance(job_id, jobs[job_id].sequence.frame_count)
                     finished[job_id] = True

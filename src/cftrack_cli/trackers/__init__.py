@@ -1,6 +1,6 @@
 """Trackers and their registry. Importing this package registers every built-in tracker."""
 
-from cftrack_cli.trackers import dcf, eco, opencv  # noqa: F401  (registration side effect)
+from cftrack_cli.trackers import dcf, eco, eco_deep, opencv  # noqa: F401  (registration side effect)
 from cftrack_cli.trackers.base import Tracker, TrackResult
 from cftrack_cli.trackers.registry import create_tracker, tracker_names, tracker_specs
 

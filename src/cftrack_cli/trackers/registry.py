@@ -1,9 +1,15 @@
-"""Trackers by name: the one list every command (track, eval, bench) draws from."""
+"""Trackers by name: the one list every command (track, eval, bench) draws from.
+
+A name may carry a weights file: ``eco-student@path/to/student.pth`` is ``eco-student`` with
+``weights=path/to/student.pth``, reported as ``eco-student@student`` (the file's stem).
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cftrack_cli.errors import UsageError
@@ -16,12 +22,21 @@ class TrackerSpec:
     factory: Callable[..., Tracker]
     summary: str
 
+    @property
+    def options(self) -> frozenset[str]:
+        """Keyword options the factory takes (``weights``, ``teacher_weights`` ...)."""
+        params = inspect.signature(self.factory).parameters.values()
+        return frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
 
 _REGISTRY: dict[str, TrackerSpec] = {}
 
 
 def register(name: str, summary: str) -> Callable[[Callable[..., Tracker]], Callable[..., Tracker]]:
-    """Class or function decorator adding a tracker factory under ``name``."""
+    """Class or function decorator adding a tracker factory under ``name``.
+
+    The factory's keyword-only parameters are the options a caller may pass.
+    """
 
     def add(factory: Callable[..., Tracker]) -> Callable[..., Tracker]:
         if name in _REGISTRY:
@@ -40,12 +55,41 @@ def tracker_specs() -> list[TrackerSpec]:
     return [_REGISTRY[n] for n in tracker_names()]
 
 
-def create_tracker(name: str, **options: Any) -> Tracker:
-    """A new tracker by registry name, e.g. ``create_tracker("dcf")``."""
-    spec = _REGISTRY.get(name)
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"eco-student@w.pth"`` -> ``("eco-student", "w.pth")``; plain names get None."""
+    base, sep, path = name.partition("@")
+    return base, (path if sep else None)
+
+
+def display_name(name: str) -> str:
+    """The name results and reports use: ``eco-student@<file stem>`` for a weights file."""
+    base, path = split_name(name)
+    return base if path is None else f"{base}@{Path(path).stem}"
+
+
+def spec_of(name: str) -> TrackerSpec:
+    base, path = split_name(name)
+    spec = _REGISTRY.get(base)
     if spec is None:
         known = ", ".join(tracker_names())
-        raise UsageError(f"unknown tracker {name!r}; choose one of: {known}")
-    tracker = spec.factory(**options)
-    tracker.name = name
+        raise UsageError(f"unknown tracker {base!r}; choose one of: {known}")
+    if path is not None and "weights" not in spec.options:
+        raise UsageError(f"tracker {base!r} takes no weights file ({name!r})")
+    return spec
+
+
+def create_tracker(name: str, **options: Any) -> Tracker:
+    """A new tracker by registry name, e.g. ``create_tracker("dcf")``.
+
+    ``name`` may be ``NAME@WEIGHTS``. Options the tracker has no use for (``teacher_weights``
+    for ``dcf``, say) are ignored, so one set of options can serve a list of trackers; None
+    values mean "the default".
+    """
+    spec = spec_of(name)
+    _, path = split_name(name)
+    if path is not None:
+        options["weights"] = path
+    usable = {k: v for k, v in options.items() if k in spec.options and v is not None}
+    tracker = spec.factory(**usable)
+    tracker.name = display_name(name)
     return tracker

@@ -1,0 +1,122 @@
+"""Deep ECO: CNN feature layers (the VGG16 teacher or a distilled student) plus fHOG.
+
+``eco-teacher`` is the accurate, slow reference; ``eco-student`` swaps the teacher for a small
+student network whose taps sit at the same strides, so the ECO machinery, its settings and its
+feature geometry stay the same: only the network changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from cftrack_cli.errors import UsageError
+from cftrack_cli.features.deep import VGG16_ECO_TAPS, CNNFeatures, Tap
+from cftrack_cli.nets.tapped import TappedNet
+from cftrack_cli.nets.teacher import load_teacher
+from cftrack_cli.nets.weights import load_student
+from cftrack_cli.trackers.eco import ECOParams, ECOTracker, FeatureLayer
+from cftrack_cli.trackers.registry import register
+
+#: Channels each CNN layer is projected to (ECO's factorised convolution), shallow to deep,
+#: as ECO projected VGG-M's norm1 and relu5.
+DEEP_COMPRESSED_DIMS = (16, 64)
+#: The student file ``eco-student`` loads when none is named.
+STUDENT_ENV = "CFTRACK_STUDENT_WEIGHTS"
+DEFAULT_STUDENT = "cftrack_student.pth"
+
+
+def deep_params(cnn: CNNFeatures) -> ECOParams:
+    """ECO's deep OTB setting on the taps of ``cnn`` (each at its own stride) plus fHOG.
+
+    fHOG uses 4-pixel cells (ECO: 6) so that every layer tiles the sample exactly with the
+    stride-16 layer (the sample side is a multiple of 16, not of 48).
+    """
+    cnn_layers = []
+    for layer, dim in zip(cnn.layers(), DEEP_COMPRESSED_DIMS, strict=False):
+        cnn_layers.append(
+            FeatureLayer(
+                feature=_fixed(layer),
+                cell_size=layer.cell_size,
+                compressed_dim=min(dim, layer.dim),
+            )
+        )
+    return replace(
+        ECOParams(),
+        layers=(*cnn_layers, FeatureLayer("fhog", cell_size=4, compressed_dim=10)),
+        search_area_scale=4.5,
+        min_sample_area=200.0**2,
+        max_sample_area=250.0**2,
+        output_sigma_factor=1.0 / 12,
+        n_samples=50,
+    )
+
+
+def _fixed(layer: object):
+    """A FeatureLayer factory returning an extractor built already (it shares its network)."""
+
+    def factory(cell_size: int) -> object:
+        return layer
+
+    return factory
+
+
+def _cnn(net: TappedNet, taps: tuple[Tap, ...]) -> CNNFeatures:
+    return CNNFeatures(net, taps, getattr(net, "preprocessing", None))
+
+
+@register("eco-teacher", "ECO with VGG16 conv3_3 + conv5_3 + fHOG: the accurate, slow reference")
+def eco_teacher(
+    *, teacher_weights: str | None = None, teacher_preprocessing: str | None = None
+) -> ECOTracker:
+    teacher = load_teacher(teacher_weights, teacher_preprocessing)
+    cnn = CNNFeatures(teacher.net, VGG16_ECO_TAPS, teacher.preprocessing)
+    return ECOTracker(deep_params(cnn))
+
+
+def default_student_path() -> Path:
+    """``$CFTRACK_STUDENT_WEIGHTS``, else the student shipped in the project's ``weights/``."""
+    env = os.environ.get(STUDENT_ENV)
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for candidate in (
+        here.parents[1] / "weights" / DEFAULT_STUDENT,  # installed with the package
+        here.parents[3] / "weights" / DEFAULT_STUDENT,  # a source checkout
+    ):
+        if candidate.is_file():
+            return candidate
+    raise UsageError(
+        f"no student weights found (weights/{DEFAULT_STUDENT}); pass --weights PATH, "
+        f"NAME@PATH, or set {STUDENT_ENV}"
+    )
+
+
+@register("eco-student", "ECO with the distilled student's layers + fHOG: deep features, fast")
+def eco_student(*, weights: str | None = None) -> ECOTracker:
+    path = Path(weights) if weights else default_student_path()
+    net, meta = load_student(path)
+    return ECOTracker(deep_params(_cnn(net, student_taps(net, meta))))
+
+
+def student_taps(net: TappedNet, meta: dict) -> tuple[Tap, ...]:
+    """The student layers ECO uses: those its file names, else a stride-4 and a stride-16 tap.
+
+    VGG-M-like students (CF-VGGM) get ECO's own VGG-M choice: norm1 pooled to stride 4, and
+    relu5.
+    """
+    chosen = meta.get("tracker_taps")
+    if chosen:
+        return tuple(Tap(t) for t in chosen)
+    taps = net.taps
+    if "norm1" in taps and "relu5" in taps:
+        return (Tap("norm1", pool=2), Tap("relu5"))
+    by_stride: dict[int, str] = {}
+    for name, info in taps.items():
+        by_stride[info.stride] = name  # the deepest tap at each stride
+    if 4 in by_stride and 16 in by_stride:
+        return (Tap(by_stride[4]), Tap(by_stride[16]))
+    raise UsageError(
+        "the student has no taps at strides 4 and 16 and its file names none ('tracker_taps')"
+    )

@@ -1,0 +1,81 @@
+"""Deep ECO presets: the student and teacher behind the same ECO, NAME@PATH, options."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cftrack_cli.boxes import Box, iou
+from cftrack_cli.errors import UsageError
+from cftrack_cli.nets.preprocessing import CAFFE_VGG
+from cftrack_cli.nets.student import StudentNet, vgg16_student_spec
+from cftrack_cli.nets.teacher import VGG16Features
+from cftrack_cli.nets.weights import load_student, save_student
+from cftrack_cli.trackers import create_tracker, eco_deep
+from cftrack_cli.trackers.session import track_frames
+from conftest import shared_path
+from synthetic import moving_square_frames
+
+
+@pytest.fixture
+def student_file(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    net = StudentNet(vgg16_student_spec(0.125))
+    return save_student(tmp_path / "tiny_student.pth", net, {"preprocessing": CAFFE_VGG})
+
+
+def _mean_iou(tracker, n=25) -> float:
+    frames, boxes = moving_square_frames(n=n, size=(160, 120))
+    steps = list(track_frames(tracker, frames, Box(*boxes[0])))
+    return float(np.mean([iou(s.result.box, Box(*b)) for s, b in zip(steps, boxes, strict=True)]))
+
+
+def test_student_named_by_its_file_follows_a_target(student_file):
+    tracker = create_tracker(f"eco-student@{student_file}")
+    assert tracker.name == "eco-student@tiny_student"
+    # Random CNN layers plus fHOG: no accuracy claim, but it must run and follow a clear target.
+    assert _mean_iou(tracker) > 0.5
+    strides = sorted(e.cell_size for e in tracker._extractors)
+    assert strides == [4, 4, 16]  # conv3_3 (stride 4), fHOG (cell 4), conv5_3 (stride 16)
+
+
+def test_weights_option_is_the_same_as_the_suffix(student_file):
+    a = create_tracker("eco-student", weights=str(student_file))
+    b = create_tracker(f"eco-student@{student_file}")
+    assert type(a) is type(b) and a.name == "eco-student" and b.name.endswith("tiny_student")
+
+
+def test_no_student_weights_says_how_to_give_them(monkeypatch):
+    monkeypatch.delenv(eco_deep.STUDENT_ENV, raising=False)
+    monkeypatch.setattr(eco_deep, "DEFAULT_STUDENT", "no_such_student.pth")
+    with pytest.raises(UsageError, match="--weights"):
+        create_tracker("eco-student")
+
+
+def test_options_a_tracker_does_not_take_are_ignored():
+    assert create_tracker("dcf", teacher_weights="/nowhere", weights=None).name == "dcf"
+    with pytest.raises(UsageError, match="takes no weights"):
+        create_tracker("dcf@some.pth")
+
+
+def test_teacher_with_random_weights_runs(tmp_path):
+    torch.manual_seed(0)
+    state = {k: v.half() for k, v in VGG16Features().state_dict().items()}
+    path = tmp_path / "vgg16_imagenet_features_fp16.pth"  # a known name: Caffe preprocessing
+    torch.save(state, path)
+    tracker = create_tracker("eco-teacher", teacher_weights=str(path))
+    frames, boxes = moving_square_frames(n=4, size=(96, 80))
+    steps = list(track_frames(tracker, frames, Box(*boxes[0])))
+    assert len(steps) == 4 and all(np.isfinite(s.result.box).all() for s in steps)
+    assert sorted(e.cell_size for e in tracker._extractors) == [4, 4, 16]
+
+
+@pytest.mark.shared
+def test_cf_vggm_uses_ecos_vggm_layers():
+    path = shared_path("weights", "cf_vggm_student.pth")
+    net, meta = load_student(path)
+    taps = eco_deep.student_taps(net, meta)
+    assert [t.label for t in taps] == ["norm1/avg2", "relu5"]
+    tracker = create_tracker(f"eco-student@{path}")
+    assert tracker.name == "eco-student@cf_vggm_student"
