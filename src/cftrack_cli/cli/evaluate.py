@@ -215,6 +215,7 @@ def evaluate(
     keeps per-frame results in --results-dir, scores them, and writes
     report.json, summary.md, success.png and precision.png to --report-dir.
 
+    \b
     Metrics, computed as the OTB toolkit and pysot-toolkit do:
       success AUC      mean over t = 0:0.05:1 of the fraction of frames with
                        IoU > t (ground truth against itself: 20/21 = 0.952)
@@ -235,6 +236,7 @@ def evaluate(
     Exit status: 0 done; 2 bad arguments or input; 1 some run failed (the
     rest is reported); 130 interrupted (finished sequences are kept).
 
+    \b
     Examples:
       cftrack eval data/OTB100 -t dcf,opencv-csrt --workers 4
       cftrack eval data/OTB100 -t dcf --extra-results published_results

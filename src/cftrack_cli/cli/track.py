@@ -114,7 +114,7 @@ def track(
     (ECO trackers; always 0 for trackers without that notion). Exit status: 0 done, 2 bad
     arguments or input, 1 failure while tracking, 130 interrupted (the frames done are kept).
 
-    Example: cftrack track samples/bag.avi --box 292,128,146,132
+    Example: cftrack track samples/bag.avi --box 291,127,146,132
     """
     init_box = _initial_box(box, box_file, box_file_origin)
     (name,) = with_weights([tracker], weights)
