@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cftrack_cli.cli import bench, evaluate, stubs, track
+from cftrack_cli.cli import bench, distill, evaluate, track
 from cftrack_cli.cli.common import INTERRUPTED, error
 
 app = typer.Typer(
@@ -18,12 +18,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain help: reads better in an 80-column terminal
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 app.command("track")(track.track)
-app.command("distill")(stubs.distill)
+app.command("distill")(distill.distill_command)
 app.command("bench")(bench.bench)
 app.command("eval")(evaluate.evaluate)
 

@@ -127,7 +127,9 @@ def describe_sources(sources: list[Source]) -> dict[str, int]:
 @dataclass(frozen=True)
 class PairParams:
     crop_size: int = 128  # side of every training crop, pixels
-    context: float = 2.0  # crop side = context * sqrt(target area): ECO's 4x-area search region
+    # crop side = context * sqrt(target area): the trackers' search_area_scale (ECO: the sample
+    # side is 4x the target side, trackers/eco.py), so the student sees targets at their scale.
+    context: float = 4.0
     max_shift: float = 0.2  # largest displacement of the search crop, fraction of its side
     max_log_scale: float = 0.15  # search crop rescaled by exp(U(-m, m))
     max_gap: int = 3  # frames between template and search in a boxed sequence
@@ -135,8 +137,8 @@ class PairParams:
     flip: float = 0.5  # probability of mirroring a pair
     colour: float = 0.2  # brightness/contrast jitter amplitude
     blur: float = 0.2  # probability of blurring the search crop
-    min_target: float = 0.15  # random "targets" in unboxed frames span this ...
-    max_target: float = 0.45  # ... to this fraction of the shorter frame side
+    min_target: float = 0.08  # random "targets" in unboxed frames span this ...
+    max_target: float = 0.25  # ... to this fraction of the shorter frame side (crop: x context)
 
 
 @dataclass
@@ -172,15 +174,23 @@ def sample_pairs(sources: list[Source], n: int, params: PairParams, seed: int) -
     slots = _slots(sources, params)
     picks = rng.integers(0, len(slots), size=n)
     draws = [_plan(sources, slots[i], params, rng) for i in picks]
-    frames = _load_frames(sources, draws)
     s = params.crop_size
     out = Pairs(
         np.empty((n, s, s, 3), np.uint8), np.empty((n, s, s, 3), np.uint8), np.empty((n, 2), "f4")
     )
+    # One source's frames at a time: decoding every picked frame of the corpus up front would
+    # hold gigabytes (1600 HD frames); one sequence or video holds a few hundred MB at most.
+    by_source: dict[int, list[int]] = {}
     for k, d in enumerate(draws):
-        out.template[k], out.search[k], out.shift[k] = _make_pair(
-            frames[(d.source, d.frame)], frames[(d.source, d.frame2)], d, params
-        )
+        by_source.setdefault(d.source, []).append(k)
+    for ks in by_source.values():
+        frames = _load_frames(sources, [draws[k] for k in ks])
+        for k in ks:
+            d = draws[k]
+            out.template[k], out.search[k], out.shift[k] = _make_pair(
+                frames[(d.source, d.frame)], frames[(d.source, d.frame2)], d, params
+            )
+        del frames
     return out
 
 

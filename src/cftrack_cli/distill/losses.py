@@ -10,24 +10,29 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from cftrack_cli.cf.dcf import dcf_response
-from cftrack_cli.cf.fourier import gaussian_label, hann_window
+from cftrack_cli.cf.fourier import gaussian_label, hann_window, subpixel_peak
 
 
-def fidelity_loss(student: torch.Tensor, teacher: torch.Tensor, adapter: nn.Module) -> torch.Tensor:
-    """Mean squared error between ``adapter(student)`` and the (standardised) teacher maps.
+def fidelity_mse(pred: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between adapted student maps and the (standardised) teacher maps.
 
-    The student map is resized to the teacher's grid when a border row or column differs.
+    The prediction is resized to the teacher's grid when a border row or column differs.
     """
-    pred = adapter(student)
     if pred.shape[-2:] != teacher.shape[-2:]:
         pred = nn.functional.interpolate(
             pred, size=teacher.shape[-2:], mode="bilinear", align_corners=False
         )
     return nn.functional.mse_loss(pred, teacher)
+
+
+def fidelity_loss(student: torch.Tensor, teacher: torch.Tensor, adapter: nn.Module) -> torch.Tensor:
+    """:func:`fidelity_mse` of ``adapter(student)`` (a learned 1x1 conv) and the teacher maps."""
+    return fidelity_mse(adapter(student), teacher)
 
 
 def shifted_labels(shift_cells: torch.Tensor, size: tuple[int, int], sigma: float) -> torch.Tensor:
@@ -43,7 +48,12 @@ def shifted_labels(shift_cells: torch.Tensor, size: tuple[int, int], sigma: floa
 
 
 class TrackingLoss(nn.Module):
-    """DCF tracking loss on one tap: template features -> filter -> response on search features."""
+    """DCF tracking loss on one tap: template features -> filter -> response on search features.
+
+    ``size`` is the tap's map size (h, w), ``stride`` its pixels per cell, ``sigma_cells`` the
+    Gaussian label's width in cells, ``lam`` the filter's regulariser relative to the mean
+    spectral energy of the (windowed) template features.
+    """
 
     def __init__(self, size: tuple[int, int], stride: int, sigma_cells: float, lam: float) -> None:
         super().__init__()
@@ -56,14 +66,47 @@ class TrackingLoss(nn.Module):
 
     def _prepare(self, feats: torch.Tensor) -> torch.Tensor:
         feats = feats[..., : self.size[0], : self.size[1]] * self.window
-        # Unit mean energy per sample: the filter's lambda then means the same for every input.
-        energy = feats.pow(2).mean(dim=(-3, -2, -1), keepdim=True)
-        return feats / torch.sqrt(energy + 1e-8)
+        # Unit total energy per sample: by Parseval the filter's denominator then averages 1
+        # over frequencies, so ``lam`` means the same for any input, width and map size.
+        energy = feats.pow(2).sum(dim=(-3, -2, -1), keepdim=True)
+        return feats / torch.sqrt(energy + 1e-12)
+
+    def response(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+        """(N, h, w) responses of the filter learned on ``template``, on ``search``."""
+        x, z = self._prepare(template), self._prepare(search)
+        return dcf_response(x, z, self.label, self.lam)
 
     def forward(
         self, template: torch.Tensor, search: torch.Tensor, shift_px: torch.Tensor
     ) -> torch.Tensor:
-        x, z = self._prepare(template), self._prepare(search)
-        response = dcf_response(x, z, self.label, self.lam)
+        response = self.response(template, search)
         target = shifted_labels(shift_px / self.stride, self.size, self.sigma)
         return (response - target).pow(2).sum(dim=(-2, -1)).mean()
+
+
+def peak_shifts(response: torch.Tensor) -> np.ndarray:
+    """Wrapped peak displacement (dy, dx) in cells, with sub-cell refinement: (N, 2)."""
+    maps = response.detach().float().cpu().numpy()
+    return np.array([subpixel_peak(m)[:2] for m in maps], dtype=np.float32).reshape(-1, 2)
+
+
+def upsample_periodic(response: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Band-limited (Fourier zero-padding) resampling of periodic (N, h, w) maps to ``size``.
+
+    Index 0 stays displacement 0, so responses of taps with different strides over the same
+    crop land on one grid and can be summed, as ECO sums its layers' scores.
+    """
+    h, w = response.shape[-2:]
+    big_h, big_w = size
+    spec = torch.fft.fft2(response.float())
+    out = spec.new_zeros((*response.shape[:-2], big_h, big_w))
+    hy, hx = (h + 1) // 2, (w + 1) // 2
+    ry, rx = h - hy, w - hx
+    out[..., :hy, :hx] = spec[..., :hy, :hx]
+    if rx:
+        out[..., :hy, big_w - rx :] = spec[..., :hy, hx:]
+    if ry:
+        out[..., big_h - ry :, :hx] = spec[..., hy:, :hx]
+    if ry and rx:
+        out[..., big_h - ry :, big_w - rx :] = spec[..., hy:, hx:]
+    return torch.fft.ifft2(out).real * (big_h * big_w) / (h * w)
