@@ -77,3 +77,31 @@ def check_frame(frame: np.ndarray) -> None:
         shape = getattr(frame, "shape", None)
         dtype = getattr(frame, "dtype", type(frame).__name__)
         raise TypeError(f"a frame is an RGB uint8 array (H, W, 3); got {dtype} {shape}")
+
+
+class CentredTracker(Tracker):
+    """A tracker whose state is a centre ``_pos`` (x, y) and a size ``_base_target * _scale``.
+
+    The shared bookkeeping of the correlation-filter trackers: the box they report and the rule
+    that the centre stays inside the frame.
+    """
+
+    _pos: np.ndarray  # (x, y) in frame pixels
+    _base_target: np.ndarray  # (w, h) at scale 1
+    _scale: float
+
+    def _keep_inside(self, frame: np.ndarray) -> None:
+        """The centre stays within the frame, so the box always overlaps it."""
+        height, width = frame.shape[:2]
+        self._pos[0] = min(max(self._pos[0], 0.0), width - 1.0)
+        self._pos[1] = min(max(self._pos[1], 0.0), height - 1.0)
+
+    def _centre(self) -> tuple[float, float]:
+        return (float(self._pos[0]), float(self._pos[1]))
+
+    def _target_size(self) -> np.ndarray:
+        return self._base_target * self._scale
+
+    def current_box(self) -> Box:
+        w, h = self._target_size()
+        return Box.from_center(float(self._pos[0]), float(self._pos[1]), float(w), float(h))

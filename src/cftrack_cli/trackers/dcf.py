@@ -19,7 +19,7 @@ from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.base import FeatureExtractor
 from cftrack_cli.features.handcrafted import FHOG, ColorNames, Concat, Grayscale, is_grayscale
 from cftrack_cli.features.patches import crop_resize
-from cftrack_cli.trackers.base import Tracker, TrackResult
+from cftrack_cli.trackers.base import CentredTracker, TrackResult
 from cftrack_cli.trackers.registry import register
 from cftrack_cli.trackers.scale_estimation import ScaleEstimator
 
@@ -39,7 +39,7 @@ class DCFParams:
 
 
 @register("dcf", "DSST-style correlation filter, fHOG + ColorNames, fDSST scale")
-class DCFTracker(Tracker):
+class DCFTracker(CentredTracker):
     def __init__(self, params: DCFParams | None = None) -> None:
         super().__init__()
         self.params = params or DCFParams()
@@ -81,14 +81,14 @@ class DCFTracker(Tracker):
         self._scaler = ScaleEstimator(
             p.scale, (width, height), self._base_target, p.min_target_px, self.timer
         )
-        self._scaler.update(frame, tuple(self._pos), self._base_target)
+        self._scaler.update(frame, self._centre(), self._base_target)
 
     # -- per frame -------------------------------------------------------------------------
     def _sample_spectrum(self, frame: np.ndarray) -> np.ndarray:
         """Windowed features of the search window at the current position and scale."""
         with self.timer.stage("crop"):
             patch = crop_resize(
-                frame, tuple(self._pos), tuple(self._base_window * self._scale), self._sample_px
+                frame, self._centre(), tuple(self._base_window * self._scale), self._sample_px
             )
         with self.timer.stage("features"):
             feats = self._features.extract(patch[None])[0]
@@ -105,25 +105,12 @@ class DCFTracker(Tracker):
         self._pos += (dx * step, dy * step)
         self._keep_inside(frame)
 
-        self._scale *= self._scaler.estimate(frame, tuple(self._pos), self._target_size())
+        self._scale *= self._scaler.estimate(frame, self._centre(), self._target_size())
 
         xf = self._sample_spectrum(frame)
         with self.timer.stage("learn"):
             lr = p.learning_rate
             self._num = (1 - lr) * self._num + lr * filter_numerator(xf, self._yf)
             self._den = (1 - lr) * self._den + lr * filter_denominator(xf)
-        self._scaler.update(frame, tuple(self._pos), self._target_size())
+        self._scaler.update(frame, self._centre(), self._target_size())
         return TrackResult(self.current_box(), float(np.clip(peak, 0.0, 1.0)))
-
-    def _keep_inside(self, frame: np.ndarray) -> None:
-        """The centre stays within the frame, so the box always overlaps it."""
-        height, width = frame.shape[:2]
-        self._pos[0] = min(max(self._pos[0], 0.0), width - 1.0)
-        self._pos[1] = min(max(self._pos[1], 0.0), height - 1.0)
-
-    def _target_size(self) -> np.ndarray:
-        return self._base_target * self._scale
-
-    def current_box(self) -> Box:
-        w, h = self._target_size()
-        return Box.from_center(float(self._pos[0]), float(self._pos[1]), float(w), float(h))

@@ -41,7 +41,7 @@ from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.base import FeatureExtractor
 from cftrack_cli.features.handcrafted import FHOG, ColorNames, Grayscale, is_grayscale
 from cftrack_cli.features.patches import crop_resize
-from cftrack_cli.trackers.base import Tracker, TrackResult
+from cftrack_cli.trackers.base import CentredTracker, TrackResult
 from cftrack_cli.trackers.registry import register
 from cftrack_cli.trackers.scale_estimation import ScaleEstimator
 
@@ -137,7 +137,7 @@ def _crop_origin(centre: float, size: float) -> tuple[float, float]:
 
 
 @register("eco-hc", "ECO (CVPR 2017) with fHOG + ColorNames, fDSST scale; lost flag")
-class ECOTracker(Tracker):
+class ECOTracker(CentredTracker):
     """ECO over the feature layers of :class:`ECOParams`; ``score`` is the continuous score's
     maximum and ``lost`` flags frames whose score fell below ``lost_threshold``."""
 
@@ -275,9 +275,6 @@ class ECOTracker(Tracker):
         dy = (pos[1] - origin[1]) / step[1] - self._period[0] / 2.0
         return [shift_phase(s, dy, dx, self._period) for s in sizes]
 
-    def _centre(self) -> tuple[float, float]:
-        return (float(self._pos[0]), float(self._pos[1]))
-
     # -- per frame -------------------------------------------------------------------------
     def _update(self, frame: np.ndarray) -> TrackResult:
         p = self.params
@@ -334,19 +331,6 @@ class ECOTracker(Tracker):
         if self.last_peak is None:
             return 0.0
         return peak_sharpness(self.last_peak.grid, self.last_peak.value)
-
-    def _keep_inside(self, frame: np.ndarray) -> None:
-        """The centre stays within the frame, so the box always overlaps it."""
-        height, width = frame.shape[:2]
-        self._pos[0] = min(max(self._pos[0], 0.0), width - 1.0)
-        self._pos[1] = min(max(self._pos[1], 0.0), height - 1.0)
-
-    def _target_size(self) -> np.ndarray:
-        return self._base_target * self._scale
-
-    def current_box(self) -> Box:
-        w, h = self._target_size()
-        return Box.from_center(float(self._pos[0]), float(self._pos[1]), float(w), float(h))
 
 
 def _pca(feats: np.ndarray, dim: int) -> np.ndarray:
