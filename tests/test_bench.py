@@ -97,3 +97,30 @@ def test_bench_unknown_tracker(square_folder):
     )
     assert result.exit_code == 2
     assert "unknown tracker" in result.output
+
+
+def test_networks_mode_times_the_cnn_alone(tmp_path, square_folder):
+    import torch
+
+    from cftrack_cli.nets.preprocessing import CAFFE_VGG
+    from cftrack_cli.nets.student import StudentNet, vgg16_student_spec
+    from cftrack_cli.nets.weights import save_student
+
+    torch.manual_seed(0)
+    student = save_student(
+        tmp_path / "s.pth", StudentNet(vgg16_student_spec(0.125)), {"preprocessing": CAFFE_VGG}
+    )
+    folder, boxes = square_folder
+    out = tmp_path / "nets.json"
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--networks", "-t", f"dcf,eco-student@{student}", "--sequence", str(folder),
+         "--box", ",".join(str(v) for v in boxes[0]), "--frames", "2", "--json", str(out), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    nets = json.loads(out.read_text())["networks"]
+    assert list(nets) == ["eco-student@s"]  # dcf has no network
+    entry = nets["eco-student@s"]
+    assert entry["ms"] > 0 and entry["parameters"] > 10_000 and entry["macs"] > 1e6
+    assert entry["file_bytes"] == student.stat().st_size
+    assert entry["taps"] == ["conv3_3", "conv5_3"]

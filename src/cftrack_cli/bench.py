@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from cftrack_cli.boxes import Box
@@ -38,7 +39,6 @@ def pin_to_cores(n: int) -> list[int]:
     if cores:
         os.sched_setaffinity(0, cores)
     os.environ.update(dict.fromkeys(THREAD_ENV, str(n)))
-    import cv2
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -50,7 +50,6 @@ def pin_to_cores(n: int) -> list[int]:
 
 def machine_info(cores: Sequence[int]) -> dict[str, Any]:
     """What a reader needs to compare numbers across machines."""
-    import cv2
     import torch
 
     model = platform.processor() or ""
@@ -155,3 +154,35 @@ def time_trackers(
             if on_step is not None:
                 on_step(name, repeat)
     return timings
+
+
+def time_networks(
+    trackers: dict[str, Any], frame: np.ndarray, box: Box, repeats: int = 10
+) -> dict[str, dict[str, Any]]:
+    """Forward time of each deep tracker's network alone, on its own sample size.
+
+    Each tracker is initialised on ``frame`` (which fixes its sample size), then its network
+    runs ``repeats`` times on that sample (caches cleared, so every pass computes); median.
+    Trackers without a network are skipped.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, tracker in trackers.items():
+        cnn = getattr(tracker, "network", None)
+        if cnn is None:
+            continue
+        tracker.init(frame, box)
+        info = tracker.describe()
+        px = int(info["sample_px"])
+        patch = cv2.resize(frame, (px, px), interpolation=cv2.INTER_AREA)[None]  # real content
+        seconds = []
+        for _ in range(repeats):
+            cnn.clear_cache()
+            start = time.perf_counter()
+            cnn.extract_all(patch)
+            seconds.append(time.perf_counter() - start)
+        out[name] = {
+            "ms": 1000.0 * statistics.median(seconds),
+            "input_px": px,
+            **info["network"],
+        }
+    return out

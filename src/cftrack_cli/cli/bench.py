@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cftrack_cli.bench import machine_info, pin_to_cores, time_trackers
+from cftrack_cli.bench import machine_info, pin_to_cores, time_networks, time_trackers
 from cftrack_cli.boxes import Box, parse_box
 from cftrack_cli.cli.common import (
     TeacherPreprocessingOption,
@@ -75,6 +75,10 @@ def _table(results: dict[str, Any], baseline: str | None) -> Table:
         table.add_column(f"{stage} ms", justify="right", style="dim")
     table.add_column("init ms", justify="right")
     table.add_column("peak MB", justify="right")
+    deep = any("network" in r for r in results.values())
+    if deep:
+        for column in ("net params", "net MMAC", "net file MB"):
+            table.add_column(column, justify="right")
     base_fps = results[baseline]["fps"] if baseline else None
     for name, r in sorted(results.items(), key=lambda kv: -kv[1]["fps"]):
         row = [name, f"{r['fps']:.1f}", f"{r['ms_per_frame']:.2f}"]
@@ -84,7 +88,36 @@ def _table(results: dict[str, Any], baseline: str | None) -> Table:
             f"{r['stages_ms'][s]:.2f}" if s in r["stages_ms"] else "-" for s in [*stages, "other"]
         ]
         row += [f"{r['init_ms']:.0f}", f"{r['peak_rss_mb']:.0f}"]
+        if deep:
+            net = r.get("network")
+            row += _network_cells(net) if net else ["-", "-", "-"]
         table.add_row(*row)
+    return table
+
+
+def _network_cells(net: dict[str, Any]) -> list[str]:
+    size = net.get("file_bytes")
+    return [
+        f"{net['parameters']:,}",
+        f"{net['macs'] / 1e6:,.0f}",
+        f"{size / 2**20:.2f}" if size else "-",
+    ]
+
+
+def _networks_table(networks: dict[str, Any]) -> Table:
+    table = Table(title="networks alone: one forward pass at the tracker's sample size, median")
+    for column in ("tracker", "taps", "input px", "ms", "x fastest", "params", "MMAC", "file MB"):
+        table.add_column(column, justify="left" if column in ("tracker", "taps") else "right")
+    fastest = min(n["ms"] for n in networks.values())
+    for name, n in sorted(networks.items(), key=lambda kv: kv[1]["ms"]):
+        table.add_row(
+            name,
+            ", ".join(n["taps"]),
+            str(n["input_px"]),
+            f"{n['ms']:.2f}",
+            f"{n['ms'] / fastest:.1f}",
+            *_network_cells(n),
+        )
     return table
 
 
@@ -122,6 +155,14 @@ def bench(
         Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    networks: Annotated[
+        bool,
+        typer.Option(
+            "--networks",
+            help="Networks-only mode: time each deep tracker's CNN (teacher, students) alone "
+            "at the tracker's sample size, instead of the trackers.",
+        ),
+    ] = False,
     weights: WeightsOption = None,
     teacher_weights: TeacherWeightsOption = None,
     teacher_preprocessing: TeacherPreprocessingOption = None,
@@ -144,6 +185,21 @@ def bench(
     cores = pin_to_cores(cpu_cores)
     with open_frames(source) as stream:
         clip = [f for _, f in zip(range(frames), stream, strict=False)]
+    if networks:
+        nets = time_networks(
+            {shown_name: create_tracker(n, **options) for shown_name, n in shown.items()},
+            clip[0],
+            target,
+            repeats=max(5, repeats),
+        )
+        if not nets:
+            raise UsageError("--networks: none of the trackers has a network (try eco-student)")
+        machine = machine_info(cores)
+        typer.echo(_render(_networks_table(nets)))
+        if json_path is not None:
+            report = {"networks": nets, "machine": machine, "sequence": str(source)}
+            atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+        return
     progress = Progress(
         TextColumn("[bold]bench[/] {task.description}"),
         BarColumn(),
@@ -185,7 +241,7 @@ def bench(
 def _render(table: Table) -> str:
     from rich.console import Console
 
-    console = Console(width=max(100, 14 * len(table.columns)), record=True, file=None)
+    console = Console(width=max(120, 15 * len(table.columns)), record=True, file=None)
     with console.capture() as capture:
         console.print(table)
     return capture.get().rstrip("\n")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from cftrack_cli.cf.regularization import SpatialRegularizer, reg_window_coeffic
 from cftrack_cli.cf.sample_space import SampleSpace
 from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.base import FeatureExtractor
+from cftrack_cli.features.deep import CNNFeatures
 from cftrack_cli.features.handcrafted import FHOG, ColorNames, Grayscale, is_grayscale
 from cftrack_cli.features.patches import crop_resize
 from cftrack_cli.trackers.base import CentredTracker, TrackResult
@@ -148,6 +150,9 @@ class ECOTracker(CentredTracker):
         self.params = params or ECOParams()
         #: Per-frame diagnostics of the last update (score peak, APCE), for tuning and tests.
         self.last_peak: Peak | None = None
+        #: The CNN behind the deep layers, if any, and its weights file (set by the presets).
+        self.network: CNNFeatures | None = None
+        self.network_file: Path | None = None
 
     # -- set-up ----------------------------------------------------------------------------
     def _init(self, frame: np.ndarray, box: Box) -> None:
@@ -325,6 +330,20 @@ class ECOTracker(CentredTracker):
     def confidence(self, peak: Peak) -> float:
         """The continuous score's maximum (the label peaks at 1), clipped to [0, 1]."""
         return float(np.clip(peak.value, 0.0, 1.0))
+
+    def describe(self) -> dict[str, object]:
+        """Sample size and, for deep layers, the network's size and cost (what bench prints)."""
+        info: dict[str, object] = {"sample_px": getattr(self, "_sample_px", None)}
+        cnn = self.network
+        if cnn is not None and info["sample_px"]:
+            px = int(info["sample_px"])  # type: ignore[call-overload]
+            info["network"] = {
+                "parameters": sum(int(t.numel()) for t in cnn.net.parameters()),
+                "macs": cnn.net.macs((px, px), [t.name for t in cnn.taps]),
+                "taps": [t.label for t in cnn.taps],
+                "file_bytes": self.network_file.stat().st_size if self.network_file else None,
+            }
+        return info
 
     def sharpness(self) -> float:
         """APCE of the last score map (diagnostic)."""

@@ -72,7 +72,7 @@ def eco_teacher(
 ) -> ECOTracker:
     teacher = load_teacher(teacher_weights, teacher_preprocessing)
     cnn = CNNFeatures(teacher.net, VGG16_ECO_TAPS, teacher.preprocessing)
-    return ECOTracker(deep_params(cnn))
+    return _with_network(ECOTracker(deep_params(cnn)), cnn, teacher.path)
 
 
 def default_student_path() -> Path:
@@ -97,7 +97,14 @@ def default_student_path() -> Path:
 def eco_student(*, weights: str | None = None) -> ECOTracker:
     path = Path(weights) if weights else default_student_path()
     net, meta = load_student(path)
-    return ECOTracker(deep_params(_cnn(net, student_taps(net, meta))))
+    cnn = _cnn(net, student_taps(net, meta))
+    return _with_network(ECOTracker(deep_params(cnn)), cnn, path)
+
+
+def _with_network(tracker: ECOTracker, cnn: CNNFeatures, path: Path | None) -> ECOTracker:
+    tracker.network = cnn
+    tracker.network_file = Path(path) if path else None
+    return tracker
 
 
 def student_taps(net: TappedNet, meta: dict) -> tuple[Tap, ...]:
