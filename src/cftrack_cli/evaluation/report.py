@@ -481,13 +481,14 @@ def rich_table(dataset: Dataset, rows: list[Row]) -> Any:
         + (f"; common: AUC on the {len(common)} sequences all rows have" if show_common else ""),
         caption_justify="left",
     )
-    table.add_column("Tracker", style="bold", no_wrap=True)
+    # Numbers never wrap or shorten; a long tracker name folds onto a second line instead.
+    table.add_column("Tracker", style="bold", overflow="fold")
     for key in METRIC_KEYS:
-        table.add_column(_SHORT[key], justify="right")
-    table.add_column("FPS", justify="right")
-    table.add_column("Seqs", justify="right")
+        table.add_column(_SHORT[key], justify="right", no_wrap=True, min_width=5)
+    table.add_column("FPS", justify="right", no_wrap=True, min_width=5)
+    table.add_column("Seqs", justify="right", no_wrap=True)
     if show_common:
-        table.add_column("common", justify="right")
+        table.add_column("common", justify="right", no_wrap=True, min_width=6)
     for cells, row in zip(_table_rows(rows, None), ranked(rows), strict=True):
         on_common = row.overall(common)
         extra = [_fmt(on_common.success_auc if on_common else None)] if show_common else []
