@@ -128,27 +128,3 @@ def test_scale_filter_recovers_a_known_zoom(true_scale):
     factor, peak = sf.estimate(_samples(zoomed, zcentre, 80.0, sf.sample_factors))
     assert factor == pytest.approx(true_scale, rel=0.025)
     assert peak > 0.2
-
-
-@pytest.mark.parametrize("width", [20.0, 37.3, 90.0])
-def test_crop_resize_many_samples_exact_geometry(width):
-    """On a horizontal ramp (value = x), every output pixel reads the x it maps to."""
-    from cftrack_cli.features.patches import crop_resize_many
-
-    ramp = np.tile(np.arange(256, dtype=np.uint8)[None, :, None], (64, 1, 3))
-    centre, out_w = (127.3, 32.0), 16
-    sizes = np.array([[width, 20.0], [width * 1.04, 20.0]])
-    patches = crop_resize_many(ramp, centre, sizes, (out_w, 8))
-    for patch, (w, _) in zip(patches, sizes, strict=True):
-        u = np.arange(out_w)
-        expected = centre[0] + (u + 0.5 - out_w / 2) * w / out_w - 0.5
-        np.testing.assert_allclose(patch[4, :, 0], expected, atol=1.0)
-
-
-def test_crop_resize_many_matches_crop_resize_on_whole_pixels():
-    from cftrack_cli.features.patches import crop_resize_many
-
-    image = _scene(5)
-    single = crop_resize(image, (200.0, 200.0), (64.0, 64.0), (32, 32))
-    many = crop_resize_many(image, (200.0, 200.0), np.array([[64.0, 64.0]]), (32, 32))[0]
-    assert np.abs(single.astype(int) - many.astype(int)).mean() < 2.0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
@@ -49,45 +47,3 @@ def crop_resize(
     if left or right or top or bottom:
         patch = cv2.copyMakeBorder(patch, top, bottom, left, right, cv2.BORDER_REPLICATE)
     return np.ascontiguousarray(patch)
-
-
-def crop_resize_many(
-    frame: np.ndarray,
-    center: tuple[float, float],
-    sizes: np.ndarray,
-    out_size: tuple[int, int],
-) -> np.ndarray:
-    """Windows of several ``sizes`` (n, 2) around one ``center``, each resized to ``out_size``.
-
-    For scale estimation the windows must keep their exact relative sizes (a few per cent
-    apart), so each is sampled with an exact affine map, not cut at rounded pixel borders.
-    The frame around the target is first shrunk once by area averaging, so the bilinear
-    sampling that follows does not alias; returns (n, out_h, out_w, 3).
-    """
-    sizes = np.asarray(sizes, dtype=np.float64)
-    ow, oh = out_size
-    shrink = max(1.0, float(min(sizes[:, 0].min() / ow, sizes[:, 1].min() / oh)))
-    # An integer-aligned region holding every window (plus a margin for the interpolation).
-    half = sizes.max(axis=0) / 2.0 + 2.0 * shrink
-    x0, y0 = math.floor(center[0] - half[0]), math.floor(center[1] - half[1])
-    x1, y1 = math.ceil(center[0] + half[0]), math.ceil(center[1] + half[1])
-    region_px = (max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink)))
-    region = crop_resize(frame, ((x0 + x1) / 2.0, (y0 + y1) / 2.0), (x1 - x0, y1 - y0), region_px)
-    sx, sy = region_px[0] / (x1 - x0), region_px[1] / (y1 - y0)
-    out = np.empty((len(sizes), oh, ow, 3), dtype=frame.dtype)
-    for i, (w, h) in enumerate(sizes):
-        # Output pixel centre u + 0.5 maps to frame x = cx + (u + 0.5 - ow / 2) * w / ow, and
-        # frame x to region pixel (x - x0) * sx - 0.5 (pixel centres at half-integers).
-        ax, ay = w / ow * sx, h / oh * sy
-        bx = (center[0] - x0 + (0.5 - ow / 2.0) * w / ow) * sx - 0.5
-        by = (center[1] - y0 + (0.5 - oh / 2.0) * h / oh) * sy - 0.5
-        m = np.array([[ax, 0.0, bx], [0.0, ay, by]])
-        cv2.warpAffine(
-            region,
-            m,
-            (ow, oh),
-            dst=out[i],
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-    return out
