@@ -34,9 +34,23 @@ from cftrack_cli.io.atomic import ensure_writable_dir
 from cftrack_cli.io.frames import open_frames
 from cftrack_cli.io.writers import AnnotatedVideoWriter, TrackCsvWriter, draw_box
 from cftrack_cli.trackers import create_tracker, tracker_names
+from cftrack_cli.trackers.registry import split_name
 from cftrack_cli.trackers.session import track_frames
 
 DEFAULT_TRACKER = "dcf"
+ONLINE_TRACKER = "eco-student-online"
+
+
+def _online_variant(name: str) -> str:
+    """``eco-student[@W]`` -> ``eco-student-online[@W]``; a one-line error for other trackers."""
+    base, path = split_name(name)
+    if base == ONLINE_TRACKER:
+        return name
+    if base != "eco-student":
+        raise UsageError(
+            f"--online-adapt adapts a student network: use it with -t eco-student, not {base!r}"
+        )
+    return ONLINE_TRACKER if path is None else f"{ONLINE_TRACKER}@{path}"
 
 
 def _initial_box(box: str | None, box_file: Path | None, origin: int) -> Box:
@@ -103,6 +117,14 @@ def track(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = (
         False
     ),
+    online_adapt: Annotated[
+        bool,
+        typer.Option(
+            "--online-adapt",
+            help="With eco-student: first fine-tune the student's last layer on the target "
+            f"against its background (the tracker {ONLINE_TRACKER}).",
+        ),
+    ] = False,
     weights: WeightsOption = None,
     teacher_weights: TeacherWeightsOption = None,
     teacher_preprocessing: TeacherPreprocessingOption = None,
@@ -117,7 +139,7 @@ def track(
     Example: cftrack track samples/bag.avi --box 291,127,146,132
     """
     init_box = _initial_box(box, box_file, box_file_origin)
-    (name,) = with_weights([tracker], weights)
+    (name,) = with_weights([_online_variant(tracker) if online_adapt else tracker], weights)
     the_tracker = create_tracker(name, **tracker_options(teacher_weights, teacher_preprocessing))
     frames = open_frames(source)
     out_dir = output_dir or Path("cftrack-out") / frames.name

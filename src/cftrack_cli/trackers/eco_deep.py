@@ -11,6 +11,10 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
+from cftrack_cli.boxes import Box
+from cftrack_cli.distill.online import AdaptReport, OnlineParams, SampleGeometry, adapt_student
 from cftrack_cli.errors import UsageError
 from cftrack_cli.features.deep import VGG16_ECO_TAPS, CNNFeatures, Tap
 from cftrack_cli.nets.tapped import TappedNet
@@ -99,6 +103,66 @@ def eco_student(*, weights: str | None = None) -> ECOTracker:
     net, meta = load_student(path)
     cnn = _cnn(net, student_taps(net, meta))
     return _with_network(ECOTracker(deep_params(cnn)), cnn, path)
+
+
+@register(
+    "eco-student-online",
+    "eco-student whose student is first fine-tuned on the target against its background",
+)
+def eco_student_online(*, weights: str | None = None, adapt_steps: int | None = None) -> ECOTracker:
+    path = Path(weights) if weights else default_student_path()
+    net, meta = load_student(path)
+    cnn = _cnn(net, student_taps(net, meta))
+    online = OnlineParams() if adapt_steps is None else replace(OnlineParams(), steps=adapt_steps)
+    return _with_network(OnlineECOTracker(deep_params(cnn), cnn, online), cnn, path)
+
+
+class OnlineECOTracker(ECOTracker):
+    """ECO on a student that is adapted to each new target (:mod:`cftrack_cli.distill.online`).
+
+    On :meth:`init` a copy of the loaded student is fine-tuned on the first frame, once ECO has
+    fixed its sample geometry and before it extracts its first features; ``self.network`` then
+    runs the copy. The loaded student is kept as it is, so every init starts from it.
+    """
+
+    def __init__(self, params: ECOParams, cnn: CNNFeatures, online: OnlineParams) -> None:
+        super().__init__(params)
+        self.online = online
+        self._loaded_net = cnn.net  # never trained
+        self._cnn = cnn
+        self._adapt_frame: np.ndarray | None = None
+        #: What the last adaptation did (loss before/after, seconds).
+        self.adaptation: AdaptReport | None = None
+
+    def _init(self, frame: np.ndarray, box: Box) -> None:
+        self._adapt_frame = frame
+        try:
+            super()._init(frame, box)
+        finally:
+            self._adapt_frame = None
+
+    def _features(self, frame: np.ndarray, pos: np.ndarray, scale: float):
+        # ECOTracker._init sets _pos, _scale and _sample_px before its first _features call:
+        # the hook that adapts on exactly the sample ECO is about to learn from.
+        if self._adapt_frame is not None:
+            self._adapt_frame = None
+            with self.timer.stage("adapt"):
+                self._adapt(frame, pos, scale)
+        return super()._features(frame, pos, scale)
+
+    def _adapt(self, frame: np.ndarray, pos: np.ndarray, scale: float) -> None:
+        geometry = SampleGeometry(
+            centre=(float(pos[0]), float(pos[1])),
+            window=float(self._sample_px * scale),
+            sample_px=int(self._sample_px),
+            target_px=(float(self._base_target[0]), float(self._base_target[1])),
+        )
+        cnn = self._cnn
+        net, self.adaptation = adapt_student(
+            self._loaded_net, cnn.taps, frame, geometry, self.online, cnn.preprocessing
+        )
+        cnn.net = net
+        cnn.clear_cache()
 
 
 def _with_network(tracker: ECOTracker, cnn: CNNFeatures, path: Path | None) -> ECOTracker:
