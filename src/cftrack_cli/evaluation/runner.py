@@ -151,8 +151,13 @@ def single_thread_env() -> Iterator[None]:
 
 @contextlib.contextmanager
 def single_thread_libraries() -> Iterator[None]:
-    """OpenCV (and torch, if installed) on one thread inside the block; restored after."""
+    """OpenCV, torch and numpy's BLAS on one thread inside the block; restored after.
+
+    BLAS matters: ECO's solver is numpy linear algebra, and an OpenBLAS pool spinning beside
+    other work made its first-frame learning 40x slower on a busy machine.
+    """
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
@@ -163,7 +168,8 @@ def single_thread_libraries() -> Iterator[None]:
     if torch is not None:
         torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(1):
+            yield
     finally:
         cv2.setNumThreads(cv_threads)
         if torch is not None and torch_threads is not None:
