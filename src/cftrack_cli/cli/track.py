@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,16 +29,16 @@ from cftrack_cli.cli.common import (
     tracker_options,
     with_weights,
 )
-from cftrack_cli.errors import UsageError
+from cftrack_cli.errors import CftrackError, UsageError
 from cftrack_cli.io.annotations import first_box
-from cftrack_cli.io.atomic import ensure_writable_dir
+from cftrack_cli.io.atomic import ensure_writable_dir, refuse_existing
 from cftrack_cli.io.frames import open_frames
 from cftrack_cli.io.writers import AnnotatedVideoWriter, TrackCsvWriter, draw_box
 from cftrack_cli.trackers import create_tracker, tracker_names
 from cftrack_cli.trackers.registry import split_name
 from cftrack_cli.trackers.session import track_frames
 
-DEFAULT_TRACKER = "dcf"
+DEFAULT_TRACKER = "eco-student"
 ONLINE_TRACKER = "eco-student-online"
 
 
@@ -117,6 +118,9 @@ def track(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = (
         False
     ),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a CSV or video left by an earlier run.")
+    ] = False,
     online_adapt: Annotated[
         bool,
         typer.Option(
@@ -148,11 +152,13 @@ def track(
         ensure_writable_dir(out_dir)
     if csv_path is not None:
         ensure_writable_dir(csv_path.parent if str(csv_path.parent) else Path("."))
+    video_path = out_dir / "annotated.mp4" if video else None
+    refuse_existing([csv_path, video_path], overwrite)
 
     writers: list[TrackCsvWriter | AnnotatedVideoWriter] = []
     table = TrackCsvWriter(csv_path)
     writers.append(table)
-    movie = AnnotatedVideoWriter(out_dir / "annotated.mp4", frames.fps) if video else None
+    movie = AnnotatedVideoWriter(video_path, frames.fps) if video_path is not None else None
     if movie is not None:
         writers.append(movie)
 
@@ -199,6 +205,16 @@ def track(
             highlight=False,
         )
         raise typer.Exit(INTERRUPTED) from None
+    except CftrackError as exc:
+        # A bad frame mid-way (a corrupt or odd-sized image): the frames before it are kept.
+        progress.stop()
+        if done == 0:
+            for w in writers:
+                w.abort()
+            raise
+        for w in writers:
+            w.close()
+        raise type(exc)(f"{exc}; the outputs hold the {done} frames before it") from None
     except BaseException:
         progress.stop()
         for w in writers:
@@ -209,6 +225,13 @@ def track(
         w.close()
     if done == 0:
         raise UsageError(f"{source}: no frames")
+    if total is not None and done < total - 1:  # containers may miscount by one frame
+        err_console.print(
+            f"[yellow]cftrack: warning:[/] {escape(source)}: the video ended after {done} of "
+            f"the {total} frames it declares (truncated or damaged?)",
+            markup=True,
+            soft_wrap=True,
+        )
     if not quiet:
         fps = (done - 1) / seconds if seconds > 0 else 0.0
         wrote = [str(w.path) for w in writers if w.path is not None]
