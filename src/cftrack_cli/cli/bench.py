@@ -23,7 +23,7 @@ from cftrack_cli.cli.common import (
 )
 from cftrack_cli.errors import UsageError
 from cftrack_cli.io.annotations import first_box
-from cftrack_cli.io.atomic import atomic_write_text
+from cftrack_cli.io.atomic import atomic_write_text, ensure_writable_dir, refuse_existing
 from cftrack_cli.io.frames import open_frames
 from cftrack_cli.trackers import create_tracker, tracker_names
 from cftrack_cli.trackers.registry import display_name
@@ -155,6 +155,9 @@ def bench(
         Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --json file.")
+    ] = False,
     networks: Annotated[
         bool,
         typer.Option(
@@ -173,6 +176,11 @@ def bench(
     run interleaved (A B C, A B C, ...) and the median is reported, so ratios hold on a noisy
     machine. Example: cftrack bench --cpu-cores 1 --trackers dcf,opencv-csrt
     """
+    if json_path is not None:  # before minutes of timing, not after
+        if json_path.is_dir():
+            raise UsageError(f"--json {json_path}: is a folder; give a file name")
+        ensure_writable_dir(json_path.parent if str(json_path.parent) else Path("."))
+        refuse_existing([json_path], overwrite)
     names = with_weights(_choose_trackers(trackers), weights)
     options = tracker_options(teacher_weights, teacher_preprocessing)
     shown = {display_name(n): n for n in names}

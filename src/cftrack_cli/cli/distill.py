@@ -25,7 +25,7 @@ from cftrack_cli.distill.data import discover_sources
 from cftrack_cli.distill.reporting import DistillInterrupted
 from cftrack_cli.distill.train import DistillConfig, distill, read_distill_checkpoint
 from cftrack_cli.errors import UsageError
-from cftrack_cli.io.atomic import ensure_writable_dir
+from cftrack_cli.io.atomic import ensure_writable_dir, refuse_existing
 from cftrack_cli.nets.teacher import load_teacher
 
 TEACHERS = ("vgg16",)
@@ -216,6 +216,13 @@ def distill_command(
     ] = None,
     log_every: Annotated[int, typer.Option(min=1, help="Steps per log line.")] = 20,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing --out file (and, without --resume, its checkpoint).",
+        ),
+    ] = False,
 ) -> None:
     """Distil the VGG16 teacher into a small student network for CF tracking.
 
@@ -274,6 +281,14 @@ def distill_command(
     if out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give a file name such as weights/NAME.pth")
     ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    refuse_existing([out], overwrite)
+    ckpt_path = checkpoint or out.with_suffix(".ckpt")
+    if resume is None and not overwrite and ckpt_path.exists():
+        # A fresh run would replace it at its first epoch: an earlier run's work, maybe unfinished.
+        raise UsageError(
+            f"{ckpt_path}: already exists (an earlier run's checkpoint); continue that run with "
+            f"--resume {ckpt_path}, or pass --overwrite to start afresh"
+        )
     if cache_dir is None and run.get("cache_dir"):
         cache_dir = Path(run["cache_dir"])  # a resumed run reads the same teacher cache
     weights_arg = teacher_weights or (

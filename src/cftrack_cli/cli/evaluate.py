@@ -32,7 +32,7 @@ from cftrack_cli.evaluation.report import Row, rich_table, score_folder, write_r
 from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.evaluation.runner import JobResult, plan_jobs, run_jobs
 from cftrack_cli.io.atomic import ensure_writable_dir
-from cftrack_cli.trackers import tracker_names
+from cftrack_cli.trackers import create_tracker, tracker_names
 from cftrack_cli.trackers.registry import display_name, spec_of
 
 DEFAULT_RESULTS = Path("cftrack-eval/results")
@@ -288,6 +288,10 @@ def evaluate(
             raise UsageError(
                 f"--extra-results {folder}: holds no <tracker>/<sequence>.txt result files"
             )
+    if not report_only:
+        for name in names or []:
+            # A missing, corrupt or unsafe weights file: one line now, not one per sequence.
+            create_tracker(name, **options)
     if shard_kn is None:
         ensure_writable_dir(report_dir)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from cftrack_cli.errors import UsageError
+from cftrack_cli.errors import CftrackError, UsageError
 
 
 def partial_path(final: Path) -> Path:
@@ -18,6 +20,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk or a vanished folder: one line, not a traceback
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise CftrackError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -34,3 +40,15 @@ def ensure_writable_dir(folder: Path) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"{folder}: the output folder is not writable")
     return folder
+
+
+def refuse_existing(paths: Iterable[Path | None], overwrite: bool) -> None:
+    """A one-line error naming the first output that already exists, unless ``--overwrite``.
+
+    Checked before any work, so a rerun never silently replaces a finished result.
+    """
+    if overwrite:
+        return
+    for path in paths:
+        if path is not None and path.exists():
+            raise UsageError(f"{path}: already exists; pass --overwrite to replace it")

@@ -7,6 +7,7 @@ objects to load (and could run code) is refused, never executed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import pickle
@@ -47,7 +48,9 @@ def read_checkpoint(path: str | os.PathLike[str], what: str = "weights") -> Any:
             ) from None
         raise UsageError(f"{p}: not a readable {what} file (corrupt or not a torch file)") from None
     except OSError as exc:
-        if exc.strerror:  # the OS refused (permissions, I/O error), not the format
+        # The OS refused (permissions, I/O error), not the format; but EINVAL is torch seeking
+        # past the end of a cut file.
+        if exc.strerror and exc.errno != errno.EINVAL:
             raise UsageError(f"{p}: cannot read the {what} file ({exc.strerror})") from None
         raise UsageError(f"{p}: not a readable {what} file (corrupt or truncated)") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError):

@@ -1,7 +1,9 @@
 """OpenCV's trackers behind our contract, as peers for ``eval`` and ``bench``.
 
 They need the contrib build (``opencv-contrib-python-headless``). Where a peer reports a
-failure we keep its last box and report score 0, so every frame has a box to score.
+failure (or OpenCV raises mid-sequence) we keep its last box and report score 0, so every frame
+has a box to score. A box a peer cannot start on is a one-line :class:`UsageError`, checked
+before OpenCV sees it: MIL loops forever on boxes under 5 px.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import cv2
 import numpy as np
 
 from cftrack_cli.boxes import Box
-from cftrack_cli.errors import CftrackError
+from cftrack_cli.errors import CftrackError, UsageError
 from cftrack_cli.trackers.base import Tracker, TrackResult
 from cftrack_cli.trackers.registry import register
 
@@ -38,10 +40,18 @@ def _factory(*paths: str) -> Callable[[], Any]:
     return make
 
 
+def _reason(exc: cv2.error) -> str:
+    """OpenCV's own words from a ``cv2.error`` (its last line, without the source path)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    return last.split(" error: ", 1)[-1].strip()
+
+
 class OpenCVTracker(Tracker):
-    def __init__(self, make: Callable[[], Any]) -> None:
+    def __init__(self, make: Callable[[], Any], min_side: int = 1) -> None:
         super().__init__()
         self._make = make
+        self._min_side = min_side  # smallest box side (px) OpenCV's tracker copes with
         self._cv: Any = None
         self._last = Box(0, 0, 1, 1)
 
@@ -50,25 +60,46 @@ class OpenCVTracker(Tracker):
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
         rect = tuple(round(v) for v in box)
         rect = (rect[0], rect[1], max(1, rect[2]), max(1, rect[3]))
-        with self.timer.stage("opencv"):
-            self._cv.init(bgr, rect)
+        if min(rect[2], rect[3]) < self._min_side:
+            raise UsageError(
+                f"{self.name} needs a box of at least {self._min_side}x{self._min_side} px; "
+                f"got {rect[2]}x{rect[3]}"
+            )
+        try:
+            with self.timer.stage("opencv"):
+                self._cv.init(bgr, rect)
+        except cv2.error as exc:
+            raise UsageError(
+                f"{self.name} cannot start on the box {rect} in a {frame.shape[1]}x"
+                f"{frame.shape[0]} frame: OpenCV says {_reason(exc)}"
+            ) from None
         self._last = box
 
     def _update(self, frame: np.ndarray) -> TrackResult:
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-        with self.timer.stage("opencv"):
-            ok, rect = self._cv.update(bgr)
+        try:
+            with self.timer.stage("opencv"):
+                ok, rect = self._cv.update(bgr)
+        except cv2.error:  # e.g. a box that drifted off the frame: a failed frame, not a crash
+            ok, rect = False, None
         if ok:
             self._last = Box(*(float(v) for v in rect))
         return TrackResult(self._last, 1.0 if ok else 0.0)
 
 
+# name: (cv2 factories, summary, smallest box side that neither raises nor hangs, measured)
 _PEERS = {
-    "opencv-csrt": (("TrackerCSRT_create", "legacy.TrackerCSRT_create"), "OpenCV CSRT (CSR-DCF)"),
-    "opencv-kcf": (("TrackerKCF_create", "legacy.TrackerKCF_create"), "OpenCV KCF"),
-    "opencv-mil": (("TrackerMIL_create", "legacy.TrackerMIL_create"), "OpenCV MIL"),
-    "opencv-mosse": (("legacy.TrackerMOSSE_create",), "OpenCV MOSSE (legacy API)"),
+    "opencv-csrt": (
+        ("TrackerCSRT_create", "legacy.TrackerCSRT_create"),
+        "OpenCV CSRT (CSR-DCF)",
+        2,
+    ),
+    "opencv-kcf": (("TrackerKCF_create", "legacy.TrackerKCF_create"), "OpenCV KCF", 1),
+    "opencv-mil": (("TrackerMIL_create", "legacy.TrackerMIL_create"), "OpenCV MIL", 5),
+    "opencv-mosse": (("legacy.TrackerMOSSE_create",), "OpenCV MOSSE (legacy API)", 2),
 }
 
-for _name, (_paths, _summary) in _PEERS.items():
-    register(_name, f"peer: {_summary}")(lambda _p=_paths: OpenCVTracker(_factory(*_p)))
+for _name, (_paths, _summary, _side) in _PEERS.items():
+    register(_name, f"peer: {_summary}")(
+        lambda _p=_paths, _s=_side: OpenCVTracker(_factory(*_p), _s)
+    )
