@@ -2,10 +2,21 @@
 
 import numpy as np
 import pytest
-from scipy.signal import convolve2d
 
 from cftrack_cli.cf.interpolation import half_inner, half_spectrum, sample_grid
 from cftrack_cli.cf.regularization import SpatialRegularizer, reg_window_coefficients
+
+
+def convolve2d(x: np.ndarray, k: np.ndarray, mode: str = "full") -> np.ndarray:
+    """Full 2-D convolution written out as a sum of shifted copies: the plain reference."""
+    assert mode == "full"
+    out = np.zeros(
+        (x.shape[0] + k.shape[0] - 1, x.shape[1] + k.shape[1] - 1), dtype=np.result_type(x, k)
+    )
+    for i in range(k.shape[0]):
+        for j in range(k.shape[1]):
+            out[i : i + x.shape[0], j : j + x.shape[1]] += k[i, j] * x
+    return out
 
 
 def test_window_is_small_on_the_target_and_large_at_the_edges():

@@ -1,0 +1,108 @@
+"""Mean success AUC over perturbed starts: accuracy comparisons that one run cannot settle.
+
+On a handful of short sequences a single one-pass run of a tracker moves by about +-0.03 AUC
+when its first box moves by one pixel, more than most differences worth measuring (one student
+against another, a loss switched off). This script runs each tracker from the ground truth's
+first box shifted by N small offsets (0 and +-1 px), scores every run with ``cftrack eval``'s
+metrics, and reports per tracker the mean AUC over starts with its standard error (over the
+per-start means across sequences), overall and per sequence.
+
+    .venv/bin/python benchmarks/multistart.py ../shared/data/sequences \\
+        -t eco-student,eco-student-online,eco-student@runs/ablation/tracking_only.pth --starts 8
+
+Runs go to ``--workers`` processes of one thread each. A benchmark, not a unit test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
+
+# First-box offsets (dx, dy) in pixels; the first is the plain OPE start.
+OFFSETS = ((0, 0), (1, 0), (0, 1), (-1, -1), (-1, 0), (0, -1), (1, 1), (1, -1))
+
+
+def _one_run(job: tuple[str, str, str, tuple[int, int]]) -> tuple[str, str, int, float]:
+    """Track one sequence from a shifted first box; its success AUC."""
+    tracker_name, dataset, sequence, offset = job
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    import cv2
+    import torch
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    from cftrack_cli.boxes import Box
+    from cftrack_cli.evaluation.datasets import find_dataset
+    from cftrack_cli.evaluation.metrics import score_sequence
+    from cftrack_cli.io.frames import read_images
+    from cftrack_cli.trackers import create_tracker
+    from cftrack_cli.trackers.session import track_frames
+
+    (seq,) = find_dataset(Path(dataset), only=[sequence]).sequences
+    gt = np.asarray(seq.groundtruth, dtype=np.float64)
+    start = gt[0].copy()
+    start[:2] += offset
+    tracker = create_tracker(tracker_name)
+    boxes = [
+        tuple(r.result.box) for r in track_frames(tracker, read_images(seq.frames), Box(*start))
+    ]
+    return (
+        tracker_name,
+        sequence,
+        OFFSETS.index(offset),
+        score_sequence(np.array(boxes), gt).success_auc,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dataset", type=Path, help="benchmark folder (any layout cftrack eval reads)")
+    ap.add_argument("-t", "--trackers", required=True, help="comma-separated tracker names")
+    ap.add_argument("--starts", type=int, default=8, choices=range(2, len(OFFSETS) + 1))
+    ap.add_argument("--sequences", help="comma-separated subset (default: all)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    from cftrack_cli.evaluation.datasets import find_dataset
+
+    only = args.sequences.split(",") if args.sequences else None
+    names = [s.name for s in find_dataset(args.dataset, only=only).sequences]
+    trackers = [t for t in args.trackers.split(",") if t]
+    jobs = [
+        (t, str(args.dataset), s, o)
+        for t in trackers
+        for s in names
+        for o in OFFSETS[: args.starts]
+    ]
+    auc: dict[str, np.ndarray] = {t: np.full((args.starts, len(names)), np.nan) for t in trackers}
+    with ProcessPoolExecutor(args.workers) as pool:
+        for tracker, sequence, k, value in pool.map(_one_run, jobs):
+            auc[tracker][k, names.index(sequence)] = value
+
+    report = {}
+    for t in trackers:
+        per_start = auc[t].mean(axis=1)
+        mean, sem = float(per_start.mean()), float(per_start.std(ddof=1) / np.sqrt(args.starts))
+        per_seq = dict(zip(names, auc[t].mean(axis=0).round(4).tolist(), strict=True))
+        report[t] = {"success_auc": mean, "standard_error": sem, "sequences": per_seq}
+        cells = " ".join(f"{s}={v:.3f}" for s, v in per_seq.items())
+        print(f"{t}: AUC {mean:.3f} +- {sem:.3f} over {args.starts} starts | {cells}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"starts": args.starts, "trackers": report}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
