@@ -53,7 +53,10 @@ def deep_params(cnn: CNNFeatures) -> ECOParams:
         min_sample_area=200.0**2,
         max_sample_area=250.0**2,
         output_sigma_factor=1.0 / 12,
-        n_samples=50,
+        # ECO's deep setting keeps 50; 30 (its hand-crafted one) measured as accurate here
+        # (mean AUC over 8 starts on the dev sequences, shipped student: 0.489 vs 0.487) and
+        # cuts the filter update, the largest per-frame cost once the network is small, by 40%.
+        n_samples=30,
     )
 
 
