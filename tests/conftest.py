@@ -36,3 +36,11 @@ def square_video(tmp_path: Path, square_clip) -> tuple[Path, np.ndarray]:
 def square_folder(tmp_path: Path, square_clip) -> tuple[Path, np.ndarray]:
     frames, boxes = square_clip
     return write_image_folder(tmp_path / "square", frames), boxes
+
+
+@pytest.fixture(scope="session")
+def vgg_weights(tmp_path_factory) -> Path:
+    """A randomly initialised VGG16 teacher file (torchvision layout, float16), written once."""
+    from distill_helpers import write_random_vgg16
+
+    return write_random_vgg16(tmp_path_factory.mktemp("teacher") / "random_vgg16.pth")

@@ -89,6 +89,15 @@ def make_corpus(root: Path) -> Path:
     return root
 
 
+def write_random_vgg16(path: Path) -> Path:
+    """A randomly initialised VGG16 conv base in the torchvision layout (float16, 29 MB)."""
+    from cftrack_cli.nets.teacher import VGG16Features
+
+    torch.manual_seed(0)
+    torch.save({k: v.half() for k, v in VGG16Features().state_dict().items()}, path)
+    return path
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

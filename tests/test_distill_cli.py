@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from cftrack_cli.cli import app
 from cftrack_cli.distill.train import read_distill_checkpoint
-from cftrack_cli.nets.teacher import VGG16Features
 from cftrack_cli.nets.weights import load_student
 from conftest import shared_path
 from distill_helpers import make_corpus
@@ -27,16 +26,6 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     return make_corpus(tmp_path_factory.mktemp("distill_cli") / "corpus")
-
-
-@pytest.fixture(scope="module")
-def vgg_weights(tmp_path_factory) -> Path:
-    """A randomly initialised VGG16 conv base in the torchvision layout (float16, 29 MB)."""
-    torch.manual_seed(0)
-    net = VGG16Features()
-    path = tmp_path_factory.mktemp("teacher") / "random_vgg16.pth"
-    torch.save({k: v.half() for k, v in net.state_dict().items()}, path)
-    return path
 
 
 def small_args(weights: Path, corpus: Path, out: Path, cache: Path, *extra: str) -> list[str]:

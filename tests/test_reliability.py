@@ -32,7 +32,6 @@ from cftrack_cli.errors import UsageError
 from cftrack_cli.evaluation.synthetic import write_dataset
 from cftrack_cli.nets.preprocessing import CAFFE_VGG
 from cftrack_cli.nets.student import StudentNet, vgg16_student_spec
-from cftrack_cli.nets.teacher import VGG16Features
 from cftrack_cli.nets.weights import load_student, save_student
 from cftrack_cli.trackers import create_tracker, tracker_names
 from distill_helpers import make_corpus
@@ -505,15 +504,6 @@ def test_ctrl_c_during_eval_then_rerun_gives_the_uninterrupted_report(tmp_path):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     return make_corpus(tmp_path_factory.mktemp("reliability") / "corpus")
-
-
-@pytest.fixture(scope="module")
-def vgg_weights(tmp_path_factory) -> Path:
-    """A randomly initialised VGG16 conv base in the torchvision layout (float16)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("teacher") / "random_vgg16.pth"
-    torch.save({k: v.half() for k, v in VGG16Features().state_dict().items()}, path)
-    return path
 
 
 @pytest.fixture
