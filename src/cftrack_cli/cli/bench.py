@@ -23,10 +23,10 @@ from cftrack_cli.cli.common import (
 )
 from cftrack_cli.errors import UsageError
 from cftrack_cli.io.annotations import first_box
-from cftrack_cli.io.atomic import atomic_write_text, ensure_writable_dir, refuse_existing
+from cftrack_cli.io.atomic import atomic_write_text, check_output_file
 from cftrack_cli.io.frames import open_frames
 from cftrack_cli.trackers import create_tracker, tracker_names
-from cftrack_cli.trackers.registry import display_name
+from cftrack_cli.trackers.registry import distinct_display_names
 
 DEFAULT_TRACKERS = ("eco-student", "eco-teacher", "eco-hc", "dcf", "opencv-csrt", "opencv-kcf")
 SAMPLE = "bag.avi"
@@ -177,13 +177,10 @@ def bench(
     machine. Example: cftrack bench --cpu-cores 1 --trackers dcf,opencv-csrt
     """
     if json_path is not None:  # before minutes of timing, not after
-        if json_path.is_dir():
-            raise UsageError(f"--json {json_path}: is a folder; give a file name")
-        ensure_writable_dir(json_path.parent if str(json_path.parent) else Path("."))
-        refuse_existing([json_path], overwrite)
+        check_output_file(json_path, "--json", overwrite)
     names = with_weights(_choose_trackers(trackers), weights)
     options = tracker_options(teacher_weights, teacher_preprocessing)
-    shown = {display_name(n): n for n in names}
+    shown = dict(zip(distinct_display_names(names), names, strict=True))
     if baseline is not None and baseline not in shown:
         raise UsageError(f"--baseline {baseline} is not among the trackers timed")
     for name in names:

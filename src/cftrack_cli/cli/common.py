@@ -109,8 +109,8 @@ TeacherWeightsOption = Annotated[
     Path | None,
     typer.Option(
         "--teacher-weights",
-        help="VGG16 weights for eco-teacher (torchvision layout). Default: $CFTRACK_TEACHER_"
-        "WEIGHTS, then torch's hub cache (vgg16-397923af.pth).",
+        help="VGG16 teacher weights (torchvision layout). Default: $CFTRACK_TEACHER_WEIGHTS, "
+        "then torch's hub cache (vgg16-397923af.pth).",
     ),
 ]
 TeacherPreprocessingOption = Annotated[

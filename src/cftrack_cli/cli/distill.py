@@ -20,12 +20,19 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from cftrack_cli.cli.common import INTERRUPTED, err_console, graceful_interrupt, handle_errors
+from cftrack_cli.cli.common import (
+    INTERRUPTED,
+    TeacherPreprocessingOption,
+    TeacherWeightsOption,
+    err_console,
+    graceful_interrupt,
+    handle_errors,
+)
 from cftrack_cli.distill.data import discover_sources
 from cftrack_cli.distill.reporting import DistillInterrupted
 from cftrack_cli.distill.train import DistillConfig, distill, read_distill_checkpoint
 from cftrack_cli.errors import UsageError
-from cftrack_cli.io.atomic import ensure_writable_dir, refuse_existing
+from cftrack_cli.io.atomic import check_output_file
 from cftrack_cli.nets.teacher import load_teacher
 
 TEACHERS = ("vgg16",)
@@ -137,17 +144,8 @@ def distill_command(
         ),
     ] = None,
     teacher: Annotated[str, typer.Option(help="Teacher network; only vgg16 today.")] = "vgg16",
-    teacher_weights: Annotated[
-        Path | None,
-        typer.Option(
-            help="VGG16 weights (torchvision state dict); default: $CFTRACK_TEACHER_WEIGHTS, "
-            "then torch's hub cache.",
-        ),
-    ] = None,
-    teacher_preprocessing: Annotated[
-        str | None,
-        typer.Option(help="caffe or torchvision, when the weights file does not say."),
-    ] = None,
+    teacher_weights: TeacherWeightsOption = None,
+    teacher_preprocessing: TeacherPreprocessingOption = None,
     width: Annotated[
         float | None, typer.Option(help="Student channels as a fraction of VGG16's. [0.125]")
     ] = None,
@@ -278,10 +276,7 @@ def distill_command(
         out = Path(run["out"])
     if out is None:
         raise UsageError("give the output file with --out weights/NAME.pth")
-    if out.is_dir():
-        raise UsageError(f"--out {out}: is a folder; give a file name such as weights/NAME.pth")
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
-    refuse_existing([out], overwrite)
+    check_output_file(out, "--out", overwrite)
     ckpt_path = checkpoint or out.with_suffix(".ckpt")
     if resume is None and not overwrite and ckpt_path.exists():
         # A fresh run would replace it at its first epoch: an earlier run's work, maybe unfinished.

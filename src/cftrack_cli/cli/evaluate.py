@@ -33,7 +33,7 @@ from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.evaluation.runner import JobResult, plan_jobs, run_jobs
 from cftrack_cli.io.atomic import ensure_writable_dir
 from cftrack_cli.trackers import create_tracker, tracker_names
-from cftrack_cli.trackers.registry import display_name, spec_of
+from cftrack_cli.trackers.registry import display_name, distinct_display_names, spec_of
 
 DEFAULT_RESULTS = Path("cftrack-eval/results")
 DEFAULT_REPORT = Path("cftrack-eval/report")
@@ -68,6 +68,10 @@ def _run(
     if shard is not None:
         sequences = shard_sequences(sequences, *shard)
     jobs, skipped = plan_jobs(sequences, trackers, results, force, options)
+    for name in dict.fromkeys(job.tracker for job in jobs):
+        # A missing, corrupt or unsafe weights file: one line now, not one per sequence; only
+        # for the trackers with work left (loading VGG16 to skip finished runs is waste).
+        create_tracker(name, **options)
     where = f" (shard {shard[0]}/{shard[1]}: {len(sequences)} sequences)" if shard else ""
     if not quiet:
         err_console.print(
@@ -257,9 +261,7 @@ def evaluate(
             raise UsageError("give the trackers to run: --trackers NAME[,NAME...]")
         for name in names or []:
             spec_of(name)  # unknown names fail here, before any work
-        shown = [display_name(n) for n in names or []]
-        if len(set(shown)) != len(shown):
-            raise UsageError(f"two trackers would share a results folder: {', '.join(shown)}")
+        distinct_display_names(names or [])  # each tracker needs a results folder of its own
     if shard_kn is not None and not names:
         raise UsageError("--shard splits the runs of --trackers; give --trackers")
     dataset = find_dataset(dataset_dir, only)
@@ -288,10 +290,6 @@ def evaluate(
             raise UsageError(
                 f"--extra-results {folder}: holds no <tracker>/<sequence>.txt result files"
             )
-    if not report_only:
-        for name in names or []:
-            # A missing, corrupt or unsafe weights file: one line now, not one per sequence.
-            create_tracker(name, **options)
     if shard_kn is None:
         ensure_writable_dir(report_dir)
 

@@ -151,7 +151,7 @@ def track(
     if video or (csv_path is not None and csv_path.parent == out_dir):
         ensure_writable_dir(out_dir)
     if csv_path is not None:
-        ensure_writable_dir(csv_path.parent if str(csv_path.parent) else Path("."))
+        ensure_writable_dir(csv_path.parent)
     video_path = out_dir / "annotated.mp4" if video else None
     refuse_existing([csv_path, video_path], overwrite)
 

@@ -30,11 +30,6 @@ def fidelity_mse(pred: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return nn.functional.mse_loss(pred, teacher)
 
 
-def fidelity_loss(student: torch.Tensor, teacher: torch.Tensor, adapter: nn.Module) -> torch.Tensor:
-    """:func:`fidelity_mse` of ``adapter(student)`` (a learned 1x1 conv) and the teacher maps."""
-    return fidelity_mse(adapter(student), teacher)
-
-
 def shifted_labels(shift_cells: torch.Tensor, size: tuple[int, int], sigma: float) -> torch.Tensor:
     """Wrapped Gaussians of peak 1 centred at ``shift_cells`` (N, 2) = (dy, dx): (N, H, W)."""
     h, w = size

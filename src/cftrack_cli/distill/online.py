@@ -180,7 +180,6 @@ def _fine_tune(
 ) -> tuple[float, float, float]:
     """Train ``trained`` in place; (tracking loss before, after, relative feature change)."""
     template, searches, shifts = first_frame_pairs(frame, geometry, p)
-    n = len(searches)
     with torch.no_grad():
         x = prep(np.concatenate([template, searches]))
         prefix = _run_steps(student, x, 0, begin)  # the frozen front, run once
@@ -194,7 +193,7 @@ def _fine_tune(
     def objective() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         maps = dict(_tap_maps(student, prefix, begin, loss_taps))
         track = torch.stack(
-            [losses[k](maps[k][:1].expand(n, -1, -1, -1), maps[k][1:], shift) for k in losses]
+            [losses[k](maps[k][:1], maps[k][1:], shift) for k in losses]  # one filter, n searches
         ).mean()
         keep = torch.stack([F.mse_loss(maps[k], original[k]) / scale[k] for k in maps]).mean()
         return track + p.keep_weight * keep, track, keep

@@ -256,10 +256,6 @@ def _chunk_path(folder: Path, c: int) -> Path:
     return folder / f"chunk-{c:05d}.pt"
 
 
-def _write(obj: Any, path: Path) -> None:
-    write_checkpoint(obj, path)
-
-
 def _half(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {t: v.to(torch.float16).contiguous() for t, v in maps.items()}
 
@@ -405,7 +401,7 @@ def _compute(
         if not (folder / "pairs.pt").is_file():
             reporter.stage("sampling pairs", None)
             pairs = sample_pairs(list(sources), n_pairs, params, seed)
-            _write(
+            write_checkpoint(
                 {
                     "template": torch.from_numpy(pairs.template),
                     "search": torch.from_numpy(pairs.search),
@@ -464,8 +460,8 @@ def _compute(
             else:
                 fitted, chunk0 = stats, raw  # already mapped with the given statistics
             # Statistics first: a chunk on disk always has its statistics beside it.
-            _write({t: s.to_dict() for t, s in fitted.items()}, folder / "stats.pt")
-            _write(_half(chunk0), _chunk_path(folder, 0))
+            write_checkpoint({t: s.to_dict() for t, s in fitted.items()}, folder / "stats.pt")
+            write_checkpoint(_half(chunk0), _chunk_path(folder, 0))
             del raw, chunk0
     if dist.any(stopped):
         raise interrupted()
@@ -486,7 +482,7 @@ def _compute(
                 stopped = True
             else:
                 computed += 2 * (hi - lo)
-                _write(_half(maps), _chunk_path(folder, c))
+                write_checkpoint(_half(maps), _chunk_path(folder, c))
         if dist.any(stopped):
             raise interrupted()
     dist.barrier()

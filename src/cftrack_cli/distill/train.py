@@ -53,7 +53,7 @@ from cftrack_cli.distill.teacher_cache import (
     data_fingerprint,
     teacher_fingerprint,
 )
-from cftrack_cli.errors import CftrackError, UsageError
+from cftrack_cli.errors import UsageError
 from cftrack_cli.io.atomic import ensure_writable_dir
 from cftrack_cli.nets.checkpoint import read_checkpoint, write_checkpoint
 from cftrack_cli.nets.student import DEFAULT_STUDENT_TAPS, StudentNet, vgg16_student_spec
@@ -303,7 +303,8 @@ class _Losses:
         cache: TeacherCache,
         idx: np.ndarray,
         device: torch.device,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(total loss, its named parts, the student's maps at every tap: templates first)."""
         cfg = self.config
         b = len(idx)
         crops = np.concatenate([cache.pairs.template[idx], cache.pairs.search[idx]])
@@ -327,7 +328,7 @@ class _Losses:
         parts["tracking"] = torch.stack(trk).mean() if trk else zero
         total = cfg.fidelity_weight * parts["fidelity"] + cfg.tracking_weight * parts["tracking"]
         parts["total"] = total
-        return total, parts
+        return total, parts, feats
 
 
 def _student_of(model: nn.Module) -> StudentNet:
@@ -404,11 +405,9 @@ def _evaluate(
     n = len(cache)
     for lo in range(0, n, batch):
         idx = np.arange(lo, min(lo + batch, n))
-        _, parts = losses(model, cache, idx, device)
+        _, parts, feats = losses(model, cache, idx, device)  # its maps serve localisation too
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
-        crops = np.concatenate([cache.pairs.template[idx], cache.pairs.search[idx]])
-        feats = _student_of(model)(_preprocess(model, crops).to(device), list(trackers))
         for t in trackers:
             tmpl[t].append(feats[t][: len(idx)].float().cpu())
             srch[t].append(feats[t][len(idx) :].float().cpu())
@@ -746,7 +745,7 @@ def _distill(
                     group["lr"] = lr
                 idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
                 local = np.array_split(idx, dist.world_size)[dist.rank]
-                total, parts = losses(train_model, cache, local, device)
+                total, parts, _ = losses(train_model, cache, local, device)
                 share = len(local) * dist.world_size / len(idx)
                 optimizer.zero_grad(set_to_none=True)
                 (total * share).backward()
@@ -844,10 +843,7 @@ def _distill(
         },
     }
     if dist.is_main:
-        try:
-            save_student(out, model.student, meta)
-        except CftrackError:
-            raise
+        save_student(out, model.student, meta)
         result.out = out
     result.meta = meta
     dist.barrier()

@@ -42,6 +42,15 @@ def ensure_writable_dir(folder: Path) -> Path:
     return folder
 
 
+def check_output_file(path: Path, option: str, overwrite: bool) -> None:
+    """Before any work: ``path`` (given with ``option``) can be written as a new file, or
+    replaced with ``--overwrite``; otherwise a one-line :class:`UsageError`."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; give a file name")
+    ensure_writable_dir(path.parent)
+    refuse_existing([path], overwrite)
+
+
 def refuse_existing(paths: Iterable[Path | None], overwrite: bool) -> None:
     """A one-line error naming the first output that already exists, unless ``--overwrite``.
 

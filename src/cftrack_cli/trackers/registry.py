@@ -67,6 +67,16 @@ def display_name(name: str) -> str:
     return base if path is None else f"{base}@{Path(path).stem}"
 
 
+def distinct_display_names(names: list[str]) -> list[str]:
+    """The :func:`display_name` of each tracker; a one-line error when two would coincide
+    (``-t dcf,dcf``, or two weights files of one stem): their results and rows would mix."""
+    shown = [display_name(n) for n in names]
+    repeated = sorted({s for s in shown if shown.count(s) > 1})
+    if repeated:
+        raise UsageError(f"two trackers would share the name {', '.join(repeated)}; give each once")
+    return shown
+
+
 def spec_of(name: str) -> TrackerSpec:
     base, path = split_name(name)
     spec = _REGISTRY.get(base)
