@@ -291,4 +291,4 @@ def project_channels(p: np.ndarray, x: np.ndarray) -> np.ndarray:
     Works on feature maps and on their spectra alike (the projection is linear).
     """
     d = x.shape[0]
-    return (p.T.astype(np.float32) @ x.reshape(d, -1)).reshape(p.shape[1], *x.shape[1:])
+    return (p.T.astype(np.float32, copy=False) @ x.reshape(d, -1)).reshape(p.shape[1], *x.shape[1:])

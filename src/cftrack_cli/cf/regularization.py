@@ -69,23 +69,20 @@ class SpatialRegularizer:
             raise ValueError(f"window coefficients must be 2-D and odd-sized, got {coef.shape}")
         self.coefficients = coef
         self.ry, self.rx = coef.shape[0] // 2, coef.shape[1] // 2
+        #: Sum of squared coefficients (ECO's preconditioner uses it).
+        self.energy = float(np.sum(coef.astype(np.float64) ** 2))
         iy, ix = np.nonzero(coef)
         self._taps = [
-            (int(y) - self.ry, int(x) - self.rx, float(coef[y, x]))
+            (int(y) - self.ry, int(x) - self.rx, np.float32(coef[y, x]))
             for y, x in zip(iy, ix, strict=True)
         ]
-
-    @property
-    def energy(self) -> float:
-        """Sum of squared coefficients (ECO's preconditioner uses it)."""
-        return float(np.sum(self.coefficients.astype(np.float64) ** 2))
 
     def _convolve(self, src: np.ndarray, out_rows: int, out_cols: int, row0: int, col0: int):
         """``out[i, j] = sum_taps c * src[row0 + i - dy, col0 + j - dx]``."""
         out = np.zeros((*src.shape[:-2], out_rows, out_cols), dtype=src.dtype)
         for dy, dx, c in self._taps:
             r, q = row0 - dy, col0 - dx
-            out += np.float32(c) * src[..., r : r + out_rows, q : q + out_cols]
+            out += c * src[..., r : r + out_rows, q : q + out_cols]
         return out
 
     def apply(self, hf: np.ndarray) -> np.ndarray:

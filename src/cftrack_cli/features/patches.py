@@ -19,6 +19,12 @@ def _span(start: int, stop: int, limit: int, out: int) -> tuple[int, int, int, i
     return a, b, before, inner, out - before - inner
 
 
+def window_span(centre: float, size: float) -> tuple[int, int]:
+    """The whole-pixel window :func:`crop_resize` cuts along one axis: (first pixel, count)."""
+    size = max(1.0, size)
+    return int(np.floor(centre - size / 2.0 + 0.5)), max(1, round(size))
+
+
 def crop_resize(
     frame: np.ndarray,
     center: tuple[float, float],
@@ -32,10 +38,9 @@ def crop_resize(
     at output resolution, so a window far larger than the frame costs no more than one inside.
     """
     fh, fw = frame.shape[:2]
-    w, h = max(1.0, size[0]), max(1.0, size[1])
-    x0 = int(np.floor(center[0] - w / 2.0 + 0.5))
-    y0 = int(np.floor(center[1] - h / 2.0 + 0.5))
-    x1, y1 = x0 + max(1, round(w)), y0 + max(1, round(h))
+    x0, nx = window_span(center[0], size[0])
+    y0, ny = window_span(center[1], size[1])
+    x1, y1 = x0 + nx, y0 + ny
     ow, oh = out_size
     ax, bx, left, inner_w, right = _span(x0, x1, fw, ow)
     ay, by, top, inner_h, bottom = _span(y0, y1, fh, oh)

@@ -35,14 +35,14 @@ from cftrack_cli.cf.eco_filter import (
 )
 from cftrack_cli.cf.fourier import hann_window
 from cftrack_cli.cf.interpolation import half_size, interpolate, shift_phase
-from cftrack_cli.cf.localization import Peak, maximize_score, peak_sharpness
+from cftrack_cli.cf.localization import Peak, maximize_score
 from cftrack_cli.cf.regularization import SpatialRegularizer, reg_window_coefficients
 from cftrack_cli.cf.sample_space import SampleSpace
 from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.base import FeatureExtractor
 from cftrack_cli.features.deep import CNNFeatures
 from cftrack_cli.features.handcrafted import FHOG, ColorNames, Grayscale, is_grayscale
-from cftrack_cli.features.patches import crop_resize
+from cftrack_cli.features.patches import crop_resize, window_span
 from cftrack_cli.trackers.base import CentredTracker, TrackResult
 from cftrack_cli.trackers.registry import register
 from cftrack_cli.trackers.scale_estimation import ScaleEstimator
@@ -132,12 +132,6 @@ class ECOParams:
     lost_threshold: float = 0.15
 
 
-def _crop_origin(centre: float, size: float) -> tuple[float, float]:
-    """Image coordinate of the top-left of the window crop_resize cuts, and its pixel count."""
-    n = max(1, round(max(1.0, size)))
-    return float(math.floor(centre - max(1.0, size) / 2.0 + 0.5)), float(n)
-
-
 @register("eco-hc", "ECO (CVPR 2017) with fHOG + ColorNames, fDSST scale; lost flag")
 class ECOTracker(CentredTracker):
     """ECO over the feature layers of :class:`ECOParams`; ``score`` is the continuous score's
@@ -148,8 +142,6 @@ class ECOTracker(CentredTracker):
     def __init__(self, params: ECOParams | None = None) -> None:
         super().__init__()
         self.params = params or ECOParams()
-        #: Per-frame diagnostics of the last update (score peak, APCE), for tuning and tests.
-        self.last_peak: Peak | None = None
         #: The CNN behind the deep layers, if any, and its weights file (set by the presets).
         self.network: CNNFeatures | None = None
         self.network_file: Path | None = None
@@ -221,6 +213,7 @@ class ECOTracker(CentredTracker):
         self._since_train = 0
 
         # First frame: full-dimensional sample, PCA projection, joint Gauss-Newton learning.
+        self._before_first_sample(frame)
         feats, origin, step_px = self._features(frame, self._pos, self._scale)
         xf = self._spectra(feats)
         phase = self._recentre(origin, step_px, self._pos, sizes)
@@ -237,6 +230,9 @@ class ECOTracker(CentredTracker):
         self._scaler = ScaleEstimator(p.scale, (width, height), target, p.min_target_px, self.timer)
         self._scaler.update(frame, self._centre(), target)
 
+    def _before_first_sample(self, frame: np.ndarray) -> None:
+        """Hook: the sample geometry is fixed, the first features not yet extracted."""
+
     # -- feature pipeline --------------------------------------------------------------------
     def _features(
         self, frame: np.ndarray, pos: np.ndarray, scale: float
@@ -247,8 +243,8 @@ class ECOTracker(CentredTracker):
             patch = crop_resize(
                 frame, (pos[0], pos[1]), (window, window), (self._sample_px, self._sample_px)
             )
-        x0, nx = _crop_origin(pos[0], window)
-        y0, ny = _crop_origin(pos[1], window)
+        x0, nx = window_span(pos[0], window)
+        y0, ny = window_span(pos[1], window)
         feats = []
         with self.timer.stage("features"):
             for extractor in self._extractors:
@@ -258,7 +254,7 @@ class ECOTracker(CentredTracker):
                     f = f * np.float32(math.sqrt(f.size / (float(np.sum(f * f)) + 1e-12)))
                 feats.append(f)
         step = (nx / self._sample_px, ny / self._sample_px)
-        return feats, (x0, y0), step
+        return feats, (float(x0), float(y0)), step
 
     def _spectra(self, feats: list[np.ndarray]) -> list[np.ndarray]:
         a = self.params.interp_bicubic_a
@@ -292,7 +288,6 @@ class ECOTracker(CentredTracker):
             zf = self._spectra(proj)
         with self.timer.stage("detect"):
             peak = maximize_score(self._filter.scores(zf), p.newton_iterations)
-        self.last_peak = peak
         self._pos = np.array(
             [
                 origin[0] + (self._period[1] * (0.5 + peak.dx)) * step[0],
@@ -344,12 +339,6 @@ class ECOTracker(CentredTracker):
                 "file_bytes": self.network_file.stat().st_size if self.network_file else None,
             }
         return info
-
-    def sharpness(self) -> float:
-        """APCE of the last score map (diagnostic)."""
-        if self.last_peak is None:
-            return 0.0
-        return peak_sharpness(self.last_peak.grid, self.last_peak.value)
 
 
 def _pca(feats: np.ndarray, dim: int) -> np.ndarray:

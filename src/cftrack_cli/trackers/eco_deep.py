@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cftrack_cli.boxes import Box
 from cftrack_cli.distill.online import AdaptReport, OnlineParams, SampleGeometry, adapt_student
 from cftrack_cli.errors import UsageError
 from cftrack_cli.features.deep import VGG16_ECO_TAPS, CNNFeatures, Tap
@@ -100,11 +99,16 @@ def default_student_path() -> Path:
     )
 
 
-@register("eco-student", "ECO with the distilled student's layers + fHOG: deep features, fast")
-def eco_student(*, weights: str | None = None) -> ECOTracker:
+def _student_cnn(weights: str | None) -> tuple[CNNFeatures, Path]:
+    """The student named (or the default one) as CNN features, and its file."""
     path = Path(weights) if weights else default_student_path()
     net, meta = load_student(path)
-    cnn = _cnn(net, student_taps(net, meta))
+    return _cnn(net, student_taps(net, meta)), path
+
+
+@register("eco-student", "ECO with the distilled student's layers + fHOG: deep features, fast")
+def eco_student(*, weights: str | None = None) -> ECOTracker:
+    cnn, path = _student_cnn(weights)
     return _with_network(ECOTracker(deep_params(cnn)), cnn, path)
 
 
@@ -113,9 +117,7 @@ def eco_student(*, weights: str | None = None) -> ECOTracker:
     "eco-student whose student is first fine-tuned on the target against its background",
 )
 def eco_student_online(*, weights: str | None = None, adapt_steps: int | None = None) -> ECOTracker:
-    path = Path(weights) if weights else default_student_path()
-    net, meta = load_student(path)
-    cnn = _cnn(net, student_taps(net, meta))
+    cnn, path = _student_cnn(weights)
     online = OnlineParams() if adapt_steps is None else replace(OnlineParams(), steps=adapt_steps)
     return _with_network(OnlineECOTracker(deep_params(cnn), cnn, online), cnn, path)
 
@@ -132,26 +134,13 @@ class OnlineECOTracker(ECOTracker):
         super().__init__(params)
         self.online = online
         self._loaded_net = cnn.net  # never trained
-        self._cnn = cnn
-        self._adapt_frame: np.ndarray | None = None
         #: What the last adaptation did (loss before/after, seconds).
         self.adaptation: AdaptReport | None = None
 
-    def _init(self, frame: np.ndarray, box: Box) -> None:
-        self._adapt_frame = frame
-        try:
-            super()._init(frame, box)
-        finally:
-            self._adapt_frame = None
-
-    def _features(self, frame: np.ndarray, pos: np.ndarray, scale: float):
-        # ECOTracker._init sets _pos, _scale and _sample_px before its first _features call:
-        # the hook that adapts on exactly the sample ECO is about to learn from.
-        if self._adapt_frame is not None:
-            self._adapt_frame = None
-            with self.timer.stage("adapt"):
-                self._adapt(frame, pos, scale)
-        return super()._features(frame, pos, scale)
+    def _before_first_sample(self, frame: np.ndarray) -> None:
+        # Adapt on exactly the sample ECO is about to learn from.
+        with self.timer.stage("adapt"):
+            self._adapt(frame, self._pos, self._scale)
 
     def _adapt(self, frame: np.ndarray, pos: np.ndarray, scale: float) -> None:
         geometry = SampleGeometry(
@@ -160,7 +149,8 @@ class OnlineECOTracker(ECOTracker):
             sample_px=int(self._sample_px),
             target_px=(float(self._base_target[0]), float(self._base_target[1])),
         )
-        cnn = self._cnn
+        cnn = self.network
+        assert cnn is not None
         net, self.adaptation = adapt_student(
             self._loaded_net, cnn.taps, frame, geometry, self.online, cnn.preprocessing
         )
