@@ -8,7 +8,7 @@ import numpy as np
 
 from cftrack_cli.cf.scale import ScaleFilter, ScaleParams
 from cftrack_cli.features.handcrafted import FHOG
-from cftrack_cli.features.patches import crop_resize
+from cftrack_cli.features.patches import crop_resize_scales
 from cftrack_cli.timing import StageTimer
 
 SCALE_CELL = 4  # fHOG cell of the scale samples (fDSST)
@@ -45,12 +45,12 @@ class ScaleEstimator:
 
     def _samples(self, frame: np.ndarray, centre: tuple[float, float], size: np.ndarray):
         with self._timer.stage("scale"):
-            # Each window cut at whole pixels and area-resampled on its own: measured on the
-            # dev sequences, no worse than sub-pixel exact warps (within their noise), simpler.
+            # One shrink of the frame around the target, then sub-pixel warps (fDSST cuts each
+            # window from the frame): 3-8x cheaper on 360p to 1080p frames, and on the dev
+            # sequences (../shared/data/distill) eco-hc 0.356 -> 0.391, eco-student 0.470 -> 0.502
+            # mean AUC over 8 starts.
             sizes = np.outer(self.filter.sample_factors, size)
-            patches = np.stack(
-                [crop_resize(frame, centre, tuple(s), self._sample_px) for s in sizes]
-            )
+            patches = crop_resize_scales(frame, centre, sizes, self._sample_px)
             feats = self._features.extract(patches)
             return feats.reshape(feats.shape[0], -1).T
 
