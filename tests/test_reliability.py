@@ -391,6 +391,24 @@ def test_track_refuses_to_overwrite_a_video_without_overwrite(tmp_path, video):
     assert len(video_frames(out / "annotated.mp4")) == 12
 
 
+def test_track_into_a_pipe_whose_reader_stops(tmp_path):
+    """`cftrack track ... --csv - | head -1`: the shell's 141, one line, no half-written video."""
+    frames, _ = moving_square_frames(n=600, size=SIZE)
+    source = write_video(tmp_path / "long.avi", frames)
+    out = tmp_path / "o"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cftrack_cli", "track", source, "--box", START, "-t", "dcf",
+         "-o", out, "-q", "--csv", "-"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().startswith("frame,")
+    proc.stdout.close()  # what `head -1` does after its line
+    _, stderr = proc.communicate(timeout=120)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr)
+    one_line_error(result, 141, "closed standard output")
+    assert not (out / "annotated.mp4").exists()
+
+
 def test_bench_refuses_to_overwrite_its_json_without_overwrite(tmp_path, clip):
     folder = write_image_folder(tmp_path / "seq", clip[0][:4])
     report = tmp_path / "bench.json"

@@ -25,6 +25,8 @@ from cftrack_cli.errors import CftrackError
 err_console = Console(stderr=True, highlight=False)
 
 INTERRUPTED = 130
+#: The shell's status for a writer whose reader went away (128 + SIGPIPE), as for `yes | head`.
+PIPE_CLOSED = 141
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +50,14 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             error("interrupted")
             raise typer.Exit(INTERRUPTED) from None
+        except BrokenPipeError:
+            # The reader of stdout stopped (`cftrack track ... --csv - | head`): not a bug.
+            # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.close(devnull)
+            error("stopped: the reader closed standard output")
+            raise typer.Exit(PIPE_CLOSED) from None
         except Exception as exc:
             if os.environ.get("CFTRACK_DEBUG"):
                 traceback.print_exc()
