@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cftrack_cli.nets.weights import load_student
 from cftrack_cli.trackers.eco_deep import STUDENT_ENV, default_student_path
 
@@ -32,3 +34,14 @@ def test_the_environment_variable_names_another_student(monkeypatch, tmp_path):
     other = tmp_path / "other.pth"
     monkeypatch.setenv(STUDENT_ENV, str(other))
     assert default_student_path() == other
+
+
+def test_the_package_links_to_the_shipped_folder_so_wheels_carry_it():
+    import cftrack_cli
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    link = Path(cftrack_cli.__file__).resolve().parent / "weights"
+    assert link.resolve() == SHIPPED.parent
+    pyproject = tomllib.loads((SHIPPED.parents[1] / "pyproject.toml").read_text())
+    assert "weights/*.pth" in pyproject["tool"]["setuptools"]["package-data"]["cftrack_cli"]

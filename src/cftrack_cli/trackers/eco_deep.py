@@ -88,11 +88,11 @@ def default_student_path() -> Path:
         return Path(env)
     here = Path(__file__).resolve()
     for candidate in (
-        here.parents[1] / "weights" / DEFAULT_STUDENT,  # installed with the package
-        here.parents[3] / "weights" / DEFAULT_STUDENT,  # a source checkout
+        here.parents[1] / "weights" / DEFAULT_STUDENT,  # in a wheel (a link in a checkout)
+        here.parents[3] / "weights" / DEFAULT_STUDENT,  # a checkout without the link
     ):
         if candidate.is_file():
-            return candidate
+            return candidate.resolve()
     raise UsageError(
         f"no student weights found (weights/{DEFAULT_STUDENT}); pass --weights PATH, "
         f"NAME@PATH, or set {STUDENT_ENV}"
