@@ -486,8 +486,10 @@ def _without_fps(obj):
 
 def test_ctrl_c_during_eval_then_rerun_gives_the_uninterrupted_report(tmp_path):
     root = tmp_path / "ds"
-    n = 24  # enough that the interrupt lands mid-run even on a fast, quiet machine
-    write_dataset(root, tuple(f"S{i}" for i in range(n)), frames=50, size=(96, 96))
+    # Enough work after the first sequence (seconds) that the interrupt lands mid-run on a fast,
+    # quiet machine and on a loaded one (50 frames a sequence sometimes finished first there).
+    n = 24
+    write_dataset(root, tuple(f"S{i}" for i in range(n)), frames=120, size=(96, 96))
     common = [root, "-t", "dcf", "-q"]
     ok(invoke("eval", *common, "--results-dir", tmp_path / "r0", "--report-dir", tmp_path / "p0"))
 
