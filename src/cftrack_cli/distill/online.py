@@ -153,7 +153,7 @@ def adapt_student(
         if p.steps == 0:
             report = AdaptReport(trained, (), math.nan, math.nan, 0.0, time.perf_counter() - start)
             return student, report
-        loss_taps = [t for t in tap_list if student._tap_after[t.name] > begin]
+        loss_taps = [t for t in tap_list if student.tap_step(t.name) > begin]
         before, after, keep = _fine_tune(
             student, trained, begin, loss_taps, prep, frame, geometry, p
         )
@@ -182,7 +182,7 @@ def _fine_tune(
     template, searches, shifts = first_frame_pairs(frame, geometry, p)
     with torch.no_grad():
         x = prep(np.concatenate([template, searches]))
-        prefix = _run_steps(student, x, 0, begin)  # the frozen front, run once
+        prefix = student.run_steps(x, 0, begin)  # the frozen front, run once
         original = dict(_tap_maps(student, prefix, begin, loss_taps))
     losses = {
         t.label: _tracking_loss(original[t.label], t, student, geometry, p) for t in loss_taps
@@ -217,8 +217,6 @@ def _fine_tune(
 
 
 # -- running part of a TappedNet ---------------------------------------------------------------
-# TappedNet.forward always starts at the input; adaptation runs the frozen front once and only
-# the trained tail per step, so it walks the same step list (TappedNet._steps / _tap_after).
 
 
 def _trainable(
@@ -226,10 +224,10 @@ def _trainable(
 ) -> tuple[tuple[str, ...], int]:
     """The conv layers to train (``names``, else the last ``layers`` before the deepest tap)
     and the step index of the first of them."""
-    deepest = max(net._tap_after[t.name] for t in taps)
+    deepest = max(net.tap_step(t.name) for t in taps)
     convs = [
         (i, name)
-        for i, (module, _, _) in enumerate(net._steps[:deepest])
+        for i, module in enumerate(net.step_modules()[:deepest])
         for name, child in net.named_children()
         if child is module and isinstance(module, nn.Conv2d)
     ]
@@ -247,24 +245,15 @@ def _trainable(
     return tuple(name for _, name in chosen), chosen[0][0]
 
 
-def _run_steps(net: TappedNet, x: torch.Tensor, begin: int, end: int) -> torch.Tensor:
-    """The input of step ``end`` given ``x``, the input of step ``begin``."""
-    for module, pre, value in net._steps[begin:end]:
-        if pre is not None:
-            x = F.pad(x, pre, value=value)
-        x = module(x)
-    return x
-
-
 def _tap_maps(
     net: TappedNet, x: torch.Tensor, begin: int, taps: Sequence[Tap]
 ) -> list[tuple[str, torch.Tensor]]:
     """(label, map) of ``taps`` (all at or after step ``begin``), from ``x`` at ``begin``."""
     out = []
     at = begin
-    for tap in sorted(taps, key=lambda t: net._tap_after[t.name]):
-        stop = net._tap_after[tap.name]
-        x = _run_steps(net, x, at, stop)
+    for tap in sorted(taps, key=lambda t: net.tap_step(t.name)):
+        stop = net.tap_step(tap.name)
+        x = net.run_steps(x, at, stop)
         at = stop
         y = F.avg_pool2d(x, tap.pool) if tap.pool > 1 else x
         out.append((tap.label, y))

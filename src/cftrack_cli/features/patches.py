@@ -14,8 +14,7 @@ def _span(start: int, stop: int, limit: int, out: int) -> tuple[int, int, int, i
 
     Returns (a, b, pad_before, inner, pad_after) with pad_before + inner + pad_after == out.
     """
-    a = min(max(start, 0), limit - 1)
-    b = max(min(stop, limit), a + 1)
+    a, b = _in_frame(start, stop, limit)
     scale = out / (stop - start)
     before = min(out - 1, max(0, round((a - start) * scale)))
     inner = min(out - before, max(1, round((b - a) * scale)))
@@ -118,6 +117,11 @@ def crop_resize_scales(
 def _region(start: float, stop: float, limit: int, zoom: float) -> tuple[int, int, int]:
     """Along one axis: the in-frame whole pixels [a, b) covering [start, stop), and how many
     pixels they shrink to at ``zoom`` (at least one)."""
-    a = min(max(int(np.floor(start)), 0), limit - 1)
-    b = max(min(int(np.ceil(stop)), limit), a + 1)
+    a, b = _in_frame(int(np.floor(start)), int(np.ceil(stop)), limit)
     return a, b, max(1, round((b - a) * zoom))
+
+
+def _in_frame(start: int, stop: int, limit: int) -> tuple[int, int]:
+    """[start, stop) clipped to [0, limit), never empty: the window's in-frame pixels."""
+    a = min(max(start, 0), limit - 1)
+    return a, max(min(stop, limit), a + 1)

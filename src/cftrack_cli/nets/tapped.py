@@ -84,8 +84,14 @@ class TappedNet(nn.Module):
                 f"{', '.join(self._taps)}"
             )
 
-    def _deepest(self, taps: Sequence[str]) -> int:
-        return max(self._tap_after[t] for t in taps)
+    def tap_step(self, name: str) -> int:
+        """How many layer steps run before tap ``name`` is read (see :meth:`run_steps`)."""
+        self._check_taps([name])
+        return self._tap_after[name]
+
+    def step_modules(self) -> list[nn.Module]:
+        """The layer modules, one per step, in the order :meth:`run_steps` runs them."""
+        return [module for module, _, _ in self._steps]
 
     def macs(self, input_hw: tuple[int, int], taps: Iterable[str] | None = None) -> int:
         """Convolution multiply-adds of one forward up to the deepest of ``taps`` (default all)."""
@@ -105,6 +111,15 @@ class TappedNet(nn.Module):
         )
 
     # -- running ----------------------------------------------------------------------------
+    def run_steps(self, x: torch.Tensor, begin: int, end: int) -> torch.Tensor:
+        """The input of step ``end``, given ``x``, the input of step ``begin`` (online
+        adaptation runs a frozen front once and only the trained tail per step)."""
+        for module, pre, value in self._steps[begin:end]:
+            if pre is not None:
+                x = F.pad(x, pre, value=value)
+            x = module(x)
+        return x
+
     def forward(
         self, x: torch.Tensor, taps: Iterable[str] | None = None
     ) -> dict[str, torch.Tensor]:
@@ -114,18 +129,14 @@ class TappedNet(nn.Module):
         if not names:
             return {}
         self._check_taps(names)
-        stop = self._deepest(names)
         wanted_at: dict[int, list[str]] = {}
         for name in names:
             wanted_at.setdefault(self._tap_after[name], []).append(name)
         out: dict[str, torch.Tensor] = {}
-        for i in range(stop + 1):
-            for name in wanted_at.get(i, ()):
+        at = 0
+        for step in sorted(wanted_at):
+            x = self.run_steps(x, at, step)
+            at = step
+            for name in wanted_at[step]:
                 out[name] = x
-            if i == stop:
-                break
-            module, pre, value = self._steps[i]
-            if pre is not None:
-                x = F.pad(x, pre, value=value)
-            x = module(x)
         return {name: out[name] for name in names}

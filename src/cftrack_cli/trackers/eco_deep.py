@@ -139,21 +139,18 @@ class OnlineECOTracker(ECOTracker):
 
     def _before_first_sample(self, frame: np.ndarray) -> None:
         # Adapt on exactly the sample ECO is about to learn from.
-        with self.timer.stage("adapt"):
-            self._adapt(frame, self._pos, self._scale)
-
-    def _adapt(self, frame: np.ndarray, pos: np.ndarray, scale: float) -> None:
         geometry = SampleGeometry(
-            centre=(float(pos[0]), float(pos[1])),
-            window=float(self._sample_px * scale),
+            centre=(float(self._pos[0]), float(self._pos[1])),
+            window=float(self._sample_px * self._scale),
             sample_px=int(self._sample_px),
             target_px=(float(self._base_target[0]), float(self._base_target[1])),
         )
         cnn = self.network
         assert cnn is not None
-        net, self.adaptation = adapt_student(
-            self._loaded_net, cnn.taps, frame, geometry, self.online, cnn.preprocessing
-        )
+        with self.timer.stage("adapt"):
+            net, self.adaptation = adapt_student(
+                self._loaded_net, cnn.taps, frame, geometry, self.online, cnn.preprocessing
+            )
         cnn.net = net
         cnn.clear_cache()
 
