@@ -1,0 +1,68 @@
+"""benchmarks/variants.py: each variant changes what trackers are built with, and undoes it.
+
+The README's "Tried and not adopted" figures are reproduced with this script; these tests keep
+it pointing at the defaults it claims to change.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from cftrack_cli.features.handcrafted import FHOG, fhog
+from cftrack_cli.trackers import eco_deep
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "variants.py"
+
+
+@pytest.fixture(scope="module")
+def variants():
+    spec = importlib.util.spec_from_file_location("bench_variants", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("bench_variants", None)
+
+
+def test_hard_orientation_switches_fhog_to_nearest_bins_and_back(variants) -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    undo = variants.VARIANTS["hard-orientation"]()
+    try:
+        during = FHOG(4).extract(image[None])
+    finally:
+        undo()
+    after = FHOG(4).extract(image[None])
+    np.testing.assert_array_equal(during, fhog(image[None], 4, soft_orientation=False))
+    np.testing.assert_array_equal(after, fhog(image[None], 4, soft_orientation=True))
+    assert not np.array_equal(during, after)
+
+
+def _deep_dims() -> list[int]:
+    """The projected dimensions deep ECO gives two 96-channel CNN layers (and fHOG)."""
+    cnn = SimpleNamespace(
+        layers=lambda: [SimpleNamespace(cell_size=4, dim=96), SimpleNamespace(cell_size=16, dim=96)]
+    )
+    return [layer.compressed_dim for layer in eco_deep.deep_params(cnn).layers]
+
+
+def test_dims_variant_sets_the_deep_projection_and_restores_it(variants) -> None:
+    plain = _deep_dims()
+    undo = variants.VARIANTS["dims-3-12"]()
+    try:
+        during = _deep_dims()
+    finally:
+        undo()
+    assert plain == [16, 64, 10]
+    assert during == [3, 12, 10]
+    assert _deep_dims() == plain
+
+
+def test_unknown_variant_prints_usage_and_fails(variants, capsys) -> None:
+    assert variants.main(["no-such-variant", "accuracy"]) == 2
+    assert "hard-orientation" in capsys.readouterr().err
