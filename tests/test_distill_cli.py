@@ -47,10 +47,12 @@ def one_line_error(result, fragment: str, code: int = 2) -> None:
 
 def test_distill_writes_student_checkpoint_and_log(tmp_path, vgg_weights, corpus):
     out = tmp_path / "w" / "student.pth"
-    args = small_args(vgg_weights, corpus, out, tmp_path / "c", "--epochs", "2", "-q")
-    result = CliRunner().invoke(app, args)
+    extra = ("--epochs", "2", "--deep-convs", "2", "-q")
+    result = CliRunner().invoke(app, small_args(vgg_weights, corpus, out, tmp_path / "c", *extra))
     assert result.exit_code == 0, result.stderr
-    _net, meta = load_student(out)
+    net, meta = load_student(out)
+    assert meta["training"]["settings"]["deep_convs"] == 2
+    assert net.tap_info("conv5_3").receptive_field == 90 + 32
     assert meta["teacher"]["weights_file"] == "random_vgg16.pth"
     assert meta["training"]["settings"]["pairs"]["crop_size"] == 32
     assert meta["training"]["data_paths"] == [str(corpus.resolve())]
@@ -76,6 +78,7 @@ def test_data_given_as_several_paths_after_one_option(tmp_path, vgg_weights, cor
         (["--teacher", "resnet50"], "only teacher supported is vgg16"),
         (["--width", "0"], "--width must be > 0"),
         (["--width", "-1"], "--width must be > 0"),
+        (["--deep-convs", "0"], "--deep-convs must be >= 1"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
         (["--epochs", "0"], "--epochs must be >= 1"),
         (["--pairs", "4"], "--pairs (4) must be at least --batch-size (8)"),

@@ -99,6 +99,24 @@ def test_student_taps_follow_the_requested_teacher_taps():
         vgg16_student_spec(taps=("relu5",))
 
 
+def test_deep_convs_widen_the_stride_16_view_and_keep_the_taps_aligned():
+    plain = StudentNet(vgg16_student_spec(0.0625))
+    deeper = StudentNet(vgg16_student_spec(0.0625, deep_convs=3))
+    assert plain.tap_info("conv5_3").receptive_field == 90
+    assert deeper.tap_info("conv5_3").receptive_field == 90 + 2 * 32
+    for tap in plain.taps:
+        a, b = plain.tap_info(tap), deeper.tap_info(tap)
+        assert (a.stride, a.offset, a.channels) == (b.stride, b.offset, b.channels)
+    # Two 32->32 3x3 convs at 1/16 resolution: a few percent more multiply-adds.
+    extra = count_macs(deeper, (256, 256)) - count_macs(plain, (256, 256))
+    assert extra == 2 * 9 * 32 * 32 * 16 * 16
+    with torch.inference_mode():
+        out = deeper.eval()(torch.randn(1, 3, 64, 64), ["conv5_3"])
+    assert out["conv5_3"].shape == (1, 32, 4, 4)
+    with pytest.raises(ValueError, match="deep_convs"):
+        vgg16_student_spec(deep_convs=0)
+
+
 def test_width_scales_parameters_quadratically():
     small = count_parameters(StudentNet(vgg16_student_spec(0.125)))
     full = count_parameters(StudentNet(vgg16_student_spec(1.0)))

@@ -149,6 +149,10 @@ def distill_command(
     width: Annotated[
         float | None, typer.Option(help="Student channels as a fraction of VGG16's. [0.125]")
     ] = None,
+    deep_convs: Annotated[
+        int | None,
+        typer.Option(help="Student 3x3 convs at stride 16 (VGG16 has 3); more see wider. [1]"),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the pairs. [30]")] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Pairs per step (global over DDP processes). [32]")
@@ -246,6 +250,7 @@ def distill_command(
 
     given: dict[str, Any] = {
         "width": width,
+        "deep_convs": deep_convs,
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,

@@ -79,6 +79,7 @@ class DistillConfig:
     # -- the student and what it learns from the teacher ---------------------------------------
     width: float = 0.125  # student channels = width x VGG16's at each stride (~100k params)
     student_taps: tuple[str, ...] = DEFAULT_STUDENT_TAPS  # taps the student file offers
+    deep_convs: int = 1  # 3x3 convs at stride 16 (VGG16 has 3); each widens conv5_3's view
     # (student tap, teacher tap) pairs of equal stride for the fidelity loss: deep ECO's taps.
     fidelity_pairs: tuple[tuple[str, str], ...] = (("conv3_3", "conv3_3"), ("conv5_3", "conv5_3"))
     pca_dims: tuple[int, ...] = (64, 128)  # teacher dims kept per fidelity pair; 0 = all
@@ -136,6 +137,7 @@ class DistillConfig:
         """A one-line :class:`UsageError` for settings that cannot work."""
         checks = [
             (self.width > 0, f"--width must be > 0 (got {self.width})"),
+            (self.deep_convs >= 1, f"--deep-convs must be >= 1 (got {self.deep_convs})"),
             (self.batch_size >= 1, f"--batch-size must be >= 1 (got {self.batch_size})"),
             (self.epochs >= 1, f"--epochs must be >= 1 (got {self.epochs})"),
             (self.lr > 0, f"--lr must be > 0 (got {self.lr})"),
@@ -227,7 +229,9 @@ def _adapter_key(student_tap: str, teacher_tap: str) -> str:
 
 def _build(config: DistillConfig, teacher: Any, cache_dims: dict[str, int]) -> DistillModel:
     try:
-        student = StudentNet(vgg16_student_spec(config.width, config.student_tap_set))
+        student = StudentNet(
+            vgg16_student_spec(config.width, config.student_tap_set, config.deep_convs)
+        )
     except ValueError as exc:
         raise UsageError(f"bad student taps: {exc}") from None
     student.preprocessing = teacher.preprocessing

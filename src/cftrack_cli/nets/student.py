@@ -61,14 +61,16 @@ def _channels(width: float, stride: int) -> int:
 
 
 def vgg16_student_spec(
-    width: float = 0.125, taps: Sequence[str] = DEFAULT_STUDENT_TAPS
+    width: float = 0.125, taps: Sequence[str] = DEFAULT_STUDENT_TAPS, deep_convs: int = 1
 ) -> list[dict[str, Any]]:
     """The default VGG16-aligned student, built up to the deepest of ``taps``.
 
     ``taps`` are VGG16 tap names (``conv2_2``, ``pool2``, ``conv4_3`` ...); each becomes a
     student tap of the same name at the same stride (stride 1 taps are not offered: the
     student's first layer already has stride 2). ``width`` scales the channels: at each
-    stride the student has ``round(width * VGG16's channels there)``.
+    stride the student has ``round(width * VGG16's channels there)``. ``deep_convs`` is the
+    number of 3x3 convs at stride 16 (VGG16 has 3): each widens the stride-16 tap's view by
+    32 px at little cost, since that map is 1/256 of the input.
 
     Layers (``C(s)`` the channels at stride ``s``):
 
@@ -79,11 +81,14 @@ def vgg16_student_spec(
     4      maxpool 2x2, conv2 3x3 C(2)->C(4), ReLU                   14
     8      maxpool 2x2, conv3 3x3 C(4)->C(8), ReLU, conv4 3x3, ReLU  50
     16     maxpool 2x2, conv5 3x3 C(8)->C(16), ReLU                  90
+           (``deep_convs`` > 1: then conv5_extra1 ... 3x3 C(16)->C(16), +32 px each)
     32     maxpool 2x2                                               106
     ====== ======================================================== =======
     """
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
+    if deep_convs < 1:
+        raise ValueError(f"deep_convs must be at least 1, got {deep_convs}")
     names = list(dict.fromkeys(taps))
     if not names:
         raise ValueError("a student needs at least one tap")
@@ -113,7 +118,16 @@ def vgg16_student_spec(
             *conv("conv3", _channels(width, 8), 3, pad=1),
             *conv("conv4", _channels(width, 8), 3, pad=1),
         ],
-        16: [pool, *conv("conv5", _channels(width, 16), 3, pad=1)],
+        16: [
+            pool,
+            *(
+                layer
+                for i in range(deep_convs)
+                for layer in conv(
+                    f"conv5_extra{i}" if i else "conv5", _channels(width, 16), 3, pad=1
+                )
+            ),
+        ],
         32: [pool],
     }
     spec: list[dict[str, Any]] = []
