@@ -168,7 +168,7 @@ def distill_command(
         int | None, typer.Option("--pairs", help="Training pairs to sample and cache. [8000]")
     ] = None,
     crop_size: Annotated[
-        int | None, typer.Option(help="Side of the training crops in pixels. [128]")
+        int | None, typer.Option(help="Side of the training crops in pixels. [200]")
     ] = None,
     fidelity_taps: Annotated[
         str | None,

@@ -1,7 +1,7 @@
 """Teacher feature maps of every training crop: computed once, stored on disk, reused.
 
-VGG16 to conv5_3 costs ~25 ms per 128x128 crop on this project's 2 cores (44 ms on one), far
-more than a student training step per crop, and every epoch needs the same maps again. So
+VGG16 to conv5_3 costs ~60 ms per 200x200 crop on this project's 2 cores (25 ms at 128x128),
+far more than a student training step per crop, and every epoch needs the same maps again. So
 they are computed once, in batches, and stored as float16 under ``<cache_dir>/<key>/``, where
 ``key`` hashes everything that determines them: the teacher's weights (SHA-256) and
 preprocessing, the taps, the PCA dims, the data (absolute paths, file sizes, frame counts,

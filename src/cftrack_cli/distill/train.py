@@ -90,7 +90,7 @@ class DistillConfig:
     # -- data ------------------------------------------------------------------------------
     # Training pairs (template + search crop), sampled once, teacher maps cached. More pairs beat
     # more epochs at equal steps (held-out fidelity 0.62 with 4000 x 6 epochs vs 0.67 with
-    # 2000 x 12); 8000 pairs cache 3.1 GB on disk (memory-mapped), 16000 teacher crops.
+    # 2000 x 12); 8000 pairs cache 7.2 GB on disk (memory-mapped), 16000 teacher crops.
     n_pairs: int = 8000
     pairs: PairParams = field(default_factory=PairParams)  # crop size, context, augmentation
     val_pairs: int = 256  # held-out pairs drawn from the validation data (when given)
