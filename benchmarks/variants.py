@@ -12,11 +12,12 @@ adopted" table reports:
 
     .venv/bin/python benchmarks/variants.py hard-orientation accuracy \\
         ../shared/data/distill/sequences -t eco-hc
-    taskset -c 0 .venv/bin/python benchmarks/variants.py dims-3-12 speed \\
+    .venv/bin/python benchmarks/variants.py dims-3-12 speed \\
         ../shared/data/sequences/bag -t eco-student
 
-``accuracy`` takes ``benchmarks/multistart.py``'s arguments. ``speed`` runs the plain tracker
-and the variant in turns (``--repeats`` each, one thread) and prints frames/s of every turn.
+``accuracy`` takes ``benchmarks/multistart.py``'s arguments. ``speed`` times the plain tracker
+and the variant in turns with ``cftrack bench``'s timing (``--repeats`` each, one pinned core)
+and prints frames/s of every turn.
 A benchmark, not a test.
 """
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,36 +74,31 @@ def _speed(variant: str, argv: list[str]) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
 
-    import cv2
     import numpy as np
-    import torch
-    from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+    from cftrack_cli.bench import pin_to_cores, time_trackers
     from cftrack_cli.boxes import Box
     from cftrack_cli.evaluation.datasets import find_dataset
     from cftrack_cli.io.frames import read_images
     from cftrack_cli.trackers import create_tracker
 
+    pin_to_cores(1)
     (seq,) = find_dataset(args.sequence.parent, only=[args.sequence.name]).sequences
     frames = list(itertools.islice(read_images(seq.frames), args.frames))
     first = Box(*np.asarray(seq.groundtruth[0], dtype=np.float64))
-    fps: dict[str, list[float]] = {"plain": [], variant: []}
-    for _ in range(args.repeats):
-        for label in fps:
-            undo = VARIANTS[variant]() if label == variant else None
-            tracker = create_tracker(args.tracker)
-            tracker.init(frames[0], first)
-            start = time.perf_counter()
-            for frame in frames[1:]:
-                tracker.update(frame)
-            fps[label].append((len(frames) - 1) / (time.perf_counter() - start))
-            if undo:
-                undo()
-    for label, values in fps.items():
-        print(f"{args.tracker} {label}: " + " ".join(f"{v:.1f}" for v in values) + " frames/s")
+
+    def with_variant():
+        undo = VARIANTS[variant]()  # both variants act when the tracker is built
+        try:
+            return create_tracker(args.tracker)
+        finally:
+            undo()
+
+    factories = {"plain": lambda: create_tracker(args.tracker), variant: with_variant}
+    timings = time_trackers(factories, frames, first, args.repeats)
+    for label, timing in timings.items():
+        values = " ".join(f"{timing.frames / s:.1f}" for s in timing.update_seconds)
+        print(f"{args.tracker} {label}: {values} frames/s")
     return 0
 
 

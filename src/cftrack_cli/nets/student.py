@@ -110,6 +110,9 @@ def vgg16_student_spec(
         ]
 
     pool = {"type": "maxpool", "kernel": 2, "stride": 2}
+    stride16 = [pool, *conv("conv5", _channels(width, 16), 3, pad=1)]
+    for i in range(1, deep_convs):
+        stride16 += conv(f"conv5_extra{i}", _channels(width, 16), 3, pad=1)
     stages: dict[int, list[dict[str, Any]]] = {
         2: conv("conv1", _channels(width, 2), 4, stride=2, pad=1),
         4: [pool, *conv("conv2", _channels(width, 4), 3, pad=1)],
@@ -118,16 +121,7 @@ def vgg16_student_spec(
             *conv("conv3", _channels(width, 8), 3, pad=1),
             *conv("conv4", _channels(width, 8), 3, pad=1),
         ],
-        16: [
-            pool,
-            *(
-                layer
-                for i in range(deep_convs)
-                for layer in conv(
-                    f"conv5_extra{i}" if i else "conv5", _channels(width, 16), 3, pad=1
-                )
-            ),
-        ],
+        16: stride16,
         32: [pool],
     }
     spec: list[dict[str, Any]] = []
