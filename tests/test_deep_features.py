@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cftrack_cli.features.base import FeatureExtractor
-from cftrack_cli.features.deep import VGG16_ECO_TAPS, CNNFeatures, Tap
+from cftrack_cli.features.deep import VGG16_ECO_TAPS, Tap, TorchBackend
 from cftrack_cli.nets.cf_vggm import cf_vggm_spec
 from cftrack_cli.nets.preprocessing import CAFFE_VGG, Preprocessing
 from cftrack_cli.nets.student import StudentNet, vgg16_student_spec
@@ -32,7 +32,7 @@ def _count_forwards(net: torch.nn.Module) -> list[int]:
 
 
 def test_shapes_dims_and_cell_sizes():
-    feats = CNNFeatures(_student(), ["conv2_2", Tap("conv2_2", pool=2), "conv3_3", "conv4_3"])
+    feats = TorchBackend(_student(), ["conv2_2", Tap("conv2_2", pool=2), "conv3_3", "conv4_3"])
     layers = feats.layers()
     assert all(isinstance(layer, FeatureExtractor) for layer in layers)
     assert [(la.dim, la.cell_size) for la in layers] == [(16, 2), (16, 4), (32, 4), (64, 8)]
@@ -48,7 +48,7 @@ def test_shapes_dims_and_cell_sizes():
 def test_all_layers_share_one_network_pass():
     net = _student()
     calls = _count_forwards(net)
-    feats = CNNFeatures(net, ["conv2_2", "conv3_3", Tap("conv3_3", pool=2), "conv4_3"])
+    feats = TorchBackend(net, ["conv2_2", "conv3_3", Tap("conv3_3", pool=2), "conv4_3"])
     patches = _patches()
     for layer in feats.layers():
         layer.extract(patches)
@@ -60,7 +60,7 @@ def test_all_layers_share_one_network_pass():
 
 
 def test_returned_arrays_are_the_callers_to_keep():
-    feats = CNNFeatures(_student(), ["conv4_3"])
+    feats = TorchBackend(_student(), ["conv4_3"])
     layer = feats.layers()[0]
     patches = _patches()
     first = layer.extract(patches)
@@ -73,9 +73,9 @@ def test_batch_matches_one_by_one_and_chunks():
     net = _student()
     patches = _patches(n=5)
     taps = ["conv2_2", "conv4_3"]
-    whole = CNNFeatures(net, taps).extract_all(patches)
-    chunked = CNNFeatures(net, taps, max_batch=2).extract_all(patches)
-    single = CNNFeatures(net, taps)
+    whole = TorchBackend(net, taps).extract_all(patches)
+    chunked = TorchBackend(net, taps, max_batch=2).extract_all(patches)
+    single = TorchBackend(net, taps)
     for label, batch in whole.items():
         assert batch.shape[0] == 5
         np.testing.assert_allclose(chunked[label], batch, rtol=1e-5, atol=1e-5)
@@ -85,7 +85,7 @@ def test_batch_matches_one_by_one_and_chunks():
 
 
 def test_pooling_averages_aligned_cells():
-    feats = CNNFeatures(_student(), ["conv2_2", Tap("conv2_2", pool=2)])
+    feats = TorchBackend(_student(), ["conv2_2", Tap("conv2_2", pool=2)])
     fine, coarse = (layer.extract(_patches(h=60, w=60)) for layer in feats.layers())
     expected = fine.reshape(3, 16, 15, 2, 15, 2).mean(axis=(3, 5))
     np.testing.assert_allclose(coarse, expected, rtol=1e-5, atol=1e-6)
@@ -96,7 +96,7 @@ def test_misaligned_network_is_shifted_by_whole_cells():
     torch.manual_seed(0)
     net = StudentNet(cf_vggm_spec())
     prep = Preprocessing("mean_image", mean_image=np.full((224, 224, 3), 120.0, np.float32))
-    feats = CNNFeatures(net, ["norm1", Tap("norm1", pool=2), "relu5"], prep)
+    feats = TorchBackend(net, ["norm1", Tap("norm1", pool=2), "relu5"], prep)
     patches = _patches(n=2, h=200, w=200)
     norm1, pooled, relu5 = (layer.extract(patches) for layer in feats.layers())
     assert norm1.shape == (2, 12, 100, 100)
@@ -117,7 +117,7 @@ def test_misaligned_network_is_shifted_by_whole_cells():
 
 
 def test_teacher_layers_with_default_eco_taps():
-    feats = CNNFeatures(VGG16Features(), VGG16_ECO_TAPS, CAFFE_VGG)
+    feats = TorchBackend(VGG16Features(), VGG16_ECO_TAPS, CAFFE_VGG)
     out = feats.extract_all(_patches(n=2, h=48, w=40))
     for layer in feats.layers():
         assert out[layer.name].shape == (2, layer.dim, 48 // layer.cell_size, 40 // layer.cell_size)
@@ -127,12 +127,12 @@ def test_teacher_layers_with_default_eco_taps():
 def test_bad_inputs():
     net = _student()
     with pytest.raises(ValueError, match="preprocessing"):
-        CNNFeatures(StudentNet(vgg16_student_spec(0.125)), ["conv4_3"])
+        TorchBackend(StudentNet(vgg16_student_spec(0.125)), ["conv4_3"])
     with pytest.raises(KeyError, match="conv9_9"):
-        CNNFeatures(net, ["conv9_9"])
+        TorchBackend(net, ["conv9_9"])
     with pytest.raises(ValueError, match="twice"):
-        CNNFeatures(net, ["conv4_3", "conv4_3"])
-    layer = CNNFeatures(net, ["conv4_3"]).layers()[0]
+        TorchBackend(net, ["conv4_3", "conv4_3"])
+    layer = TorchBackend(net, ["conv4_3"]).layers()[0]
     with pytest.raises(ValueError, match="RGB"):
         layer.extract(np.zeros((1, 32, 32), np.uint8))
     with pytest.raises(ValueError, match="too small"):

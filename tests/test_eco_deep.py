@@ -36,7 +36,7 @@ def test_student_named_by_its_file_follows_a_target(student_file):
     assert tracker.name == "eco-student@tiny_student"
     # Random CNN layers plus fHOG: no accuracy claim, but it must run and follow a clear target.
     assert _mean_iou(tracker) > 0.5
-    strides = sorted(e.cell_size for e in tracker._extractors)
+    strides = sorted(e.cell_size for e in tracker.stage.extractors)
     assert strides == [4, 4, 16]  # conv3_3 (stride 4), fHOG (cell 4), conv5_3 (stride 16)
 
 
@@ -68,7 +68,7 @@ def test_teacher_with_random_weights_runs(tmp_path):
     frames, boxes = moving_square_frames(n=4, size=(96, 80))
     steps = list(track_frames(tracker, frames, Box(*boxes[0])))
     assert len(steps) == 4 and all(np.isfinite(s.result.box).all() for s in steps)
-    assert sorted(e.cell_size for e in tracker._extractors) == [4, 4, 16]
+    assert sorted(e.cell_size for e in tracker.stage.extractors) == [4, 4, 16]
 
 
 @pytest.mark.shared

@@ -88,7 +88,7 @@ def test_grayscale_frames_use_the_grey_layers():
     grey = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) for f in frames]
     tracker = ECOTracker()
     tracker.init(grey[0], Box(*boxes[0]))
-    assert [type(e).__name__ for e in tracker._extractors] == ["FHOG", "Grayscale"]
+    assert [type(e).__name__ for e in tracker.stage.extractors] == ["FHOG", "Grayscale"]
     overlaps = [
         iou(tracker.update(f).box, Box(*b)) for f, b in zip(grey[1:], boxes[1:], strict=True)
     ]
@@ -122,8 +122,8 @@ def test_extra_layers_at_other_strides_plug_in():
     frames, boxes = moving_square_frames(n=12, size=(160, 120))
     tracker = ECOTracker(params)
     tracker.init(frames[0], Box(*boxes[0]))
-    assert tracker._sample_px % 24 == 0  # every layer tiles the sample exactly
-    assert [p.shape for p in tracker._filter.projections] == [(31, 10), (10, 3), (8, 4)]
+    assert tracker.target.sample_px[0] % 24 == 0  # every layer tiles the sample exactly
+    assert [p.shape for p in tracker.learner.filter.projections] == [(31, 10), (10, 3), (8, 4)]
     overlaps = [
         iou(tracker.update(f).box, Box(*b)) for f, b in zip(frames[1:], boxes[1:], strict=True)
     ]
@@ -142,10 +142,10 @@ def test_a_layer_offset_moves_that_layer_on_the_continuous_domain():
         params = ECOParams(layers=(FeatureLayer(extractor, cell_size=8, compressed_dim=4),))
         tracker = ECOTracker(params)
         tracker.init(frames[0], Box(*boxes[0]))
-        feats, _, _ = tracker._features(frames[1], tracker._pos, tracker._scale)
-        spectra.append(tracker._spectra(feats)[0])
+        (feats,) = tracker.stage.maps(frames[1], [tracker.target])
+        spectra.append(tracker.stage.spectra(feats)[0])
     plain, moved = spectra
-    period = float(tracker._sample_px)
+    period = float(tracker.target.sample_px[0])
     ky = np.arange(plain.shape[-2]) - plain.shape[-2] // 2
     kx = np.arange(plain.shape[-1])
     phase = np.exp(-2j * np.pi * (ky[:, None] + kx[None, :]) * 2.5 / period)

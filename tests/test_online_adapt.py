@@ -1,4 +1,4 @@
-"""Online adaptation (distill.online), eco-student-online and track --online-adapt."""
+"""Online adaptation (features.adaptation), eco-student-online and track --online-adapt."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cftrack_cli.boxes import Box, iou
 from cftrack_cli.cli import app
-from cftrack_cli.distill.online import (
+from cftrack_cli.features.adaptation import (
     OnlineParams,
     SampleGeometry,
     adapt_student,
@@ -95,7 +95,7 @@ def test_adaptation_trains_only_the_last_layer_and_lowers_the_loss(student_file,
 def test_gradients_only_inside(student_file, scene):
     frame, geometry = scene
     net, _ = load_student(student_file)
-    with torch.inference_mode():  # a caller in inference mode (as CNNFeatures runs)
+    with torch.inference_mode():  # a caller in inference mode (as TorchBackend runs)
         adapted, report = adapt_student(net, TAPS, frame, geometry, OnlineParams(steps=3))
         assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
     assert report.tracking_after < report.tracking_before

@@ -21,6 +21,7 @@ from cftrack_cli.boxes import Box, iou, parse_box
 from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.errors import UsageError
 from cftrack_cli.evaluation.metrics import centre_errors, mean_scores, overlaps, score_sequence
+from cftrack_cli.features.geometry import TargetGeometry
 from cftrack_cli.io.annotations import read_boxes, write_boxes
 from cftrack_cli.trackers import create_tracker
 from cftrack_cli.trackers.base import CentredTracker, TrackResult
@@ -107,19 +108,18 @@ class _Centred(CentredTracker):
 )  # fmt: skip
 def test_a_clamped_centre_keeps_the_box_on_the_frame(cx, cy, width, height, w, h):
     tracker = _Centred()
-    tracker._pos = np.array([cx, cy])
-    tracker._base_target = np.array([w, h])
-    tracker._scale = 1.0
+    size = np.array([w, h], dtype=np.float64)
+    tracker.target = TargetGeometry(np.array([cx, cy]), size, size, (int(w) + 1, int(h) + 1))
     frame = np.empty((height, width, 3), np.uint8)
     tracker._keep_inside(frame)
-    x, y = tracker._pos
+    x, y = tracker.target.centre
     assert 0 <= x <= width - 1 and 0 <= y <= height - 1
     if 0 <= cx <= width - 1 and 0 <= cy <= height - 1:
         assert (x, y) == (cx, cy)  # a centre inside is left alone
     box = tracker.current_box()
     assert box.is_valid() and box.overlaps_frame(width, height)
     tracker._keep_inside(frame)
-    assert (tracker._pos == (x, y)).all()  # idempotent
+    assert (tracker.target.centre == (x, y)).all()  # idempotent
 
 
 class _SaysFactor:

@@ -28,5 +28,11 @@ class FeatureExtractor(ABC):
     def extract(self, patches: np.ndarray) -> np.ndarray:
         """Features of ``patches`` (N, H, W, 3) -> (N, dim, H // cell_size, W // cell_size)."""
 
+    @property
+    def offset(self) -> float:
+        """Pixels by which the receptive-field centres sit right of / below the cell centres
+        (0 for hand-crafted features; a CNN layer may be off by part of a cell)."""
+        return 0.0
+
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return height // self.cell_size, width // self.cell_size

@@ -1,18 +1,16 @@
-"""CNN feature maps (teacher or student) as :class:`FeatureExtractor` layers.
+"""The torch network (teacher or student) as a feature backend (:mod:`.backend`).
 
-:class:`CNNFeatures` wraps a network with named taps (:class:`~cftrack_cli.nets.tapped.
+:class:`TorchBackend` wraps a network with named taps (:class:`~cftrack_cli.nets.tapped.
 TappedNet`: the VGG16 teacher, a student, CF-VGGM), its input preprocessing and the taps a
-tracker uses. :meth:`CNNFeatures.layers` gives one extractor per tap (``dim`` = channels,
-``cell_size`` = stride x pooling); they share the network: extracting every layer from the
-same patches runs the network once (the last input and its raw outputs are cached, compared
-by content, so a re-used buffer holding new pixels is never served stale features).
+tracker uses; its :meth:`~FeatureBackend.layers` are one extractor per tap (``dim`` =
+channels, ``cell_size`` = stride x pooling).
 
 Spatial convention: the CF maths assume feature cell ``(i, j)`` covers the pixels
 ``[i*c, (i+1)*c) x [j*c, (j+1)*c)`` of the patch (``c`` the cell size), and every layer returns
 exactly ``(N, dim, H // c, W // c)``. A network whose cells are centred elsewhere (CF-VGGM's
 unpadded conv1 shifts its centres by +2.5 px at stride 2, +9.5 px at stride 16) is shifted by
 the nearest whole number of cells, missing border cells repeating their neighbour and extra
-ones cropped; what is left (under half a cell) is each layer's :attr:`CNNLayer.offset`,
+ones cropped; what is left (under half a cell) is each tap's :attr:`TapLayout.offset`,
 pixels by which the receptive-field centres sit right/below the cell centres. VGG16 and the
 default students are exactly aligned (offset 0, nothing cropped or padded).
 
@@ -25,34 +23,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cftrack_cli.features.base import FeatureExtractor
+from cftrack_cli.features.backend import FeatureBackend, Tap, TapLayout
 from cftrack_cli.nets.layers import TapInfo
 from cftrack_cli.nets.preprocessing import Preprocessing
 from cftrack_cli.nets.tapped import TappedNet
 
-__all__ = ["VGG16_ECO_TAPS", "CNNFeatures", "CNNLayer", "Tap"]
-
-
-@dataclass(frozen=True)
-class Tap:
-    """A network tap used as a feature layer, optionally average-pooled by ``pool`` x ``pool``."""
-
-    name: str
-    pool: int = 1
-
-    def __post_init__(self) -> None:
-        if self.pool < 1:
-            raise ValueError(f"pool must be >= 1, got {self.pool}")
-
-    @property
-    def label(self) -> str:
-        return self.name if self.pool == 1 else f"{self.name}/avg{self.pool}"
+__all__ = ["VGG16_ECO_TAPS", "Tap", "TorchBackend"]
 
 
 #: VGG16 taps for deep ECO, as ECO paired VGG-M's norm1 and relu5: a shallow layer at cell 4
@@ -70,10 +51,10 @@ def _aligned_index(n_out: int, n_net: int, shift: int) -> torch.Tensor | slice:
     return torch.clamp(torch.arange(n_out) - shift, 0, n_net - 1)
 
 
-class CNNFeatures:
-    """A network + preprocessing + taps; :meth:`layers` are the per-tap extractors.
+class TorchBackend(FeatureBackend):
+    """A torch network + preprocessing + taps.
 
-    ``preprocessing`` defaults to ``net.preprocessing`` (set when weights are loaded).
+    ``preprocessing`` defaults to the network's own (set when weights are loaded).
     ``max_batch`` caps how many patches go through the network at once (memory; None: all).
     """
 
@@ -85,14 +66,15 @@ class CNNFeatures:
         *,
         max_batch: int | None = None,
     ) -> None:
+        super().__init__()
         self.net = net  # our layer types act the same in train and eval mode
-        prep = preprocessing or getattr(net, "preprocessing", None)
+        prep = preprocessing or net.preprocessing
         if prep is None:
             raise ValueError("no preprocessing given and the network has none set")
-        self.preprocessing: Preprocessing = prep
+        self.preprocessing = prep
         self.taps = tuple(t if isinstance(t, Tap) else Tap(t) for t in taps)
         if not self.taps:
-            raise ValueError("CNNFeatures needs at least one tap")
+            raise ValueError("a backend needs at least one tap")
         if len({t.label for t in self.taps}) != len(self.taps):
             raise ValueError("the same tap is listed twice")
         self._tap_names = list(dict.fromkeys(t.name for t in self.taps))
@@ -100,58 +82,34 @@ class CNNFeatures:
         if max_batch is not None and max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.max_batch = max_batch
-        self._layers = [CNNLayer(self, t) for t in self.taps]
-        self._cached_input: np.ndarray | None = None
-        self._cached_output: dict[str, torch.Tensor] = {}
-        #: Network passes run so far (for tests and profiling).
-        self.forward_count = 0
 
-    def layers(self) -> list[CNNLayer]:
-        """One extractor per tap, in the order given."""
-        return list(self._layers)
+    def with_network(self, net: TappedNet) -> TorchBackend:
+        """The same taps and preprocessing on another network of the same layout (an adapted
+        copy, say); this backend is left as it is."""
+        return TorchBackend(net, self.taps, self.preprocessing, max_batch=self.max_batch)
 
-    def layer(self, label: str) -> CNNLayer:
-        """The layer for a tap label (``"conv4_3"``, ``"norm1/avg2"``)."""
-        for layer in self._layers:
-            if layer.tap.label == label:
-                return layer
-        raise KeyError(f"no layer {label!r}; have {', '.join(t.label for t in self.taps)}")
+    def layout(self, tap: Tap) -> TapLayout:
+        info = self.info[tap.name]
+        return TapLayout(
+            info.channels, info.stride * tap.pool, info.offset - _shift(info) * info.stride
+        )
 
-    def clear_cache(self) -> None:
-        """Forget the last input and its network outputs (frees their memory)."""
-        self._cached_input = None
-        self._cached_output = {}
+    def describe(self, input_hw: tuple[int, int]) -> dict[str, object]:
+        return {
+            "parameters": sum(int(t.numel()) for t in self.net.parameters()),
+            "macs": self.net.macs(input_hw, [t.name for t in self.taps]),
+            "taps": [t.label for t in self.taps],
+        }
 
-    def extract_all(self, patches: np.ndarray) -> dict[str, np.ndarray]:
-        """Every layer's features of ``patches``, keyed by tap label (one network pass)."""
-        return {layer.tap.label: layer.extract(patches) for layer in self._layers}
-
-    # -- the shared network pass --------------------------------------------------------------
+    # -- the network pass ---------------------------------------------------------------------
     def raw(self, patches: np.ndarray) -> dict[str, torch.Tensor]:
-        """The network's tap outputs for ``patches`` (cached for the last input)."""
-        patches = np.asarray(patches)
-        if patches.ndim != 4 or patches.shape[-1] != 3:
-            raise ValueError(f"patches must be (N, H, W, 3) RGB, got {patches.shape}")
-        cached = self._cached_input
-        if (
-            cached is not None
-            and cached.shape == patches.shape
-            and cached.dtype == patches.dtype
-            and np.array_equal(cached, patches)
-        ):
-            return self._cached_output
+        """The network's tap outputs for ``patches``, before alignment and pooling."""
         h, w = patches.shape[1:3]
         for name in self._tap_names:
             try:
                 self.net.output_size(name, (h, w))
             except ValueError:
                 raise ValueError(f"a {h}x{w} patch is too small for the tap {name!r}") from None
-        outputs = self._run(patches)
-        self._cached_input = np.array(patches, copy=True)
-        self._cached_output = outputs
-        return outputs
-
-    def _run(self, patches: np.ndarray) -> dict[str, torch.Tensor]:
         n = patches.shape[0]
         step = n if self.max_batch is None else self.max_batch
         parts: dict[str, list[torch.Tensor]] = {name: [] for name in self._tap_names}
@@ -161,62 +119,32 @@ class CNNFeatures:
                 out = self.net(x, self._tap_names)
                 for name in self._tap_names:
                     parts[name].append(out[name])
-        self.forward_count += 1
         return {
             name: torch.cat(chunks) if len(chunks) > 1 else chunks[0]
             for name, chunks in parts.items()
         }
 
+    def _compute(self, patches: np.ndarray) -> dict[str, np.ndarray]:
+        raw = self.raw(patches)
+        h, w = patches.shape[1:3]
+        return {tap.label: self._aligned(raw[tap.name], tap, h, w) for tap in self.taps}
 
-class CNNLayer(FeatureExtractor):
-    """One tap of a :class:`CNNFeatures` as a feature extractor (see the module notes)."""
-
-    def __init__(self, owner: CNNFeatures, tap: Tap) -> None:
-        self.owner = owner
-        self.tap = tap
-        info = owner.info[tap.name]
-        self.info = info
+    def _aligned(self, raw: torch.Tensor, tap: Tap, h: int, w: int) -> np.ndarray:
+        """One tap's map shifted to the cell convention, pooled, as float32."""
+        info = self.info[tap.name]
         stride = info.stride
-        # Whole cells to shift by so the centres land nearest the cell centres, and the rest.
-        self._shift = math.floor(info.offset / stride + 0.5)
-        self._offset = info.offset - self._shift * stride
-
-    @property
-    def dim(self) -> int:
-        return self.info.channels
-
-    @property
-    def cell_size(self) -> int:
-        return self.info.stride * self.tap.pool
-
-    @property
-    def offset(self) -> float:
-        """Pixels by which receptive-field centres sit right of / below the cell centres."""
-        return self._offset
-
-    @property
-    def name(self) -> str:
-        return self.tap.label
-
-    def extract(self, patches: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) RGB 0..255 -> (N, dim, H // cell_size, W // cell_size) float32."""
-        raw = self.owner.raw(patches)[self.tap.name]
-        h, w = np.asarray(patches).shape[1:3]
-        stride = self.info.stride
-        rows = _aligned_index(h // stride, raw.shape[2], self._shift)
-        cols = _aligned_index(w // stride, raw.shape[3], self._shift)
+        shift = _shift(info)
+        rows = _aligned_index(h // stride, raw.shape[2], shift)
+        cols = _aligned_index(w // stride, raw.shape[3], shift)
         with torch.inference_mode():
             y = raw[:, :, rows] if isinstance(rows, slice) else raw.index_select(2, rows)
             y = y[:, :, :, cols] if isinstance(cols, slice) else y.index_select(3, cols)
-            if self.tap.pool > 1:
-                y = F.avg_pool2d(y, self.tap.pool)
+            if tap.pool > 1:
+                y = F.avg_pool2d(y, tap.pool)
             y = y.to(torch.float32).contiguous()
-            if y.untyped_storage().data_ptr() == raw.untyped_storage().data_ptr():
-                y = y.clone()  # a fresh array every call: callers may scale it in place
         return y.numpy()
 
-    def __repr__(self) -> str:
-        return (
-            f"CNNLayer({self.tap.label}, dim={self.dim}, cell_size={self.cell_size}, "
-            f"offset={self.offset:g})"
-        )
+
+def _shift(info: TapInfo) -> int:
+    """Whole cells to shift a tap by so its centres land nearest the cell centres."""
+    return math.floor(info.offset / info.stride + 0.5)

@@ -26,7 +26,6 @@ from typing import Any
 from torch import nn
 
 from cftrack_cli.nets.layers import count_spec_macs, normalise_spec
-from cftrack_cli.nets.preprocessing import Preprocessing
 from cftrack_cli.nets.tapped import TappedNet
 from cftrack_cli.nets.teacher import VGG16_TAP_STRIDES
 
@@ -49,11 +48,6 @@ _VGG16_CHANNELS = {1: 64, 2: 128, 4: 256, 8: 512, 16: 512}
 
 class StudentNet(TappedNet):
     """A student CNN from a layer spec; ``forward(x, taps) -> {tap: (N, C, h, w)}``."""
-
-    def __init__(self, spec: Iterable[Mapping[str, Any]], in_channels: int = 3) -> None:
-        super().__init__(spec, in_channels)
-        #: How input patches must be prepared; set from a weights file's metadata.
-        self.preprocessing: Preprocessing | None = None
 
 
 def _channels(width: float, stride: int) -> int:

@@ -1,8 +1,9 @@
 """Running a layer spec (:mod:`cftrack_cli.nets.layers`) and returning its named feature maps.
 
-:class:`TappedNet` is what the teacher and the students have in common: ``forward(x, taps)``
-returns ``{tap name: (N, C, h, w) tensor}`` and stops after the deepest requested tap, so
-asking for a shallow layer never pays for the deep ones.
+:class:`TappedNet` is what the teacher and the students have in common: a declared
+``preprocessing`` (set when weights are loaded) and ``forward(x, taps)``, which returns
+``{tap name: (N, C, h, w) tensor}`` and stops after the deepest requested tap, so asking for
+a shallow layer never pays for the deep ones.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cftrack_cli.nets.layers import (
     output_hw,
     spec_taps,
 )
+from cftrack_cli.nets.preprocessing import Preprocessing
 
 __all__ = ["TappedNet"]
 
@@ -37,6 +39,8 @@ class TappedNet(nn.Module):
         super().__init__()
         self.spec = normalise_spec(spec)
         self.in_channels = in_channels
+        #: How RGB 0..255 patches become this network's input; set when weights are loaded.
+        self.preprocessing: Preprocessing | None = None
         self._taps = spec_taps(self.spec, in_channels)
         if not self._taps:
             raise ValueError("the network spec names no taps")

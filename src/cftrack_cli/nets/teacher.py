@@ -107,8 +107,6 @@ class VGG16Features(TappedNet):
     def __init__(self) -> None:
         super().__init__(vgg16_spec(with_taps=True))
         self.features = nn.Sequential(*(module for module, _, _ in self._steps))
-        #: Set by :func:`load_teacher` from the weights; None for a bare network.
-        self.preprocessing: Preprocessing | None = None
 
     def _register(self, index: int, entry: Mapping[str, Any], module: nn.Module) -> None:
         pass  # registered together as ``features`` (torchvision's indices) above

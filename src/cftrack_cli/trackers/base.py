@@ -13,6 +13,7 @@ import numpy as np
 
 from cftrack_cli.boxes import Box
 from cftrack_cli.errors import UsageError
+from cftrack_cli.features.geometry import TargetGeometry
 from cftrack_cli.timing import StageTimer
 
 
@@ -80,28 +81,25 @@ def check_frame(frame: np.ndarray) -> None:
 
 
 class CentredTracker(Tracker):
-    """A tracker whose state is a centre ``_pos`` (x, y) and a size ``_base_target * _scale``.
+    """A tracker whose state is a :class:`~cftrack_cli.features.geometry.TargetGeometry`: a
+    centre and a size ``base_size * scale``.
 
     The shared bookkeeping of the correlation-filter trackers: the box they report and the rule
     that the centre stays inside the frame.
     """
 
-    _pos: np.ndarray  # (x, y) in frame pixels
-    _base_target: np.ndarray  # (w, h) at scale 1
-    _scale: float
+    target: TargetGeometry
 
     def _keep_inside(self, frame: np.ndarray) -> None:
         """The centre stays within the frame, so the box always overlaps it."""
         height, width = frame.shape[:2]
-        self._pos[0] = min(max(self._pos[0], 0.0), width - 1.0)
-        self._pos[1] = min(max(self._pos[1], 0.0), height - 1.0)
+        self.target.keep_inside(width, height)
 
     def _centre(self) -> tuple[float, float]:
-        return (float(self._pos[0]), float(self._pos[1]))
+        return self.target.centre_xy()
 
     def _target_size(self) -> np.ndarray:
-        return self._base_target * self._scale
+        return self.target.size
 
     def current_box(self) -> Box:
-        w, h = self._target_size()
-        return Box.from_center(float(self._pos[0]), float(self._pos[1]), float(w), float(h))
+        return self.target.box()

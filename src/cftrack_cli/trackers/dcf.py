@@ -16,9 +16,9 @@ from cftrack_cli.boxes import Box
 from cftrack_cli.cf.dcf import detect, filter_denominator, filter_numerator
 from cftrack_cli.cf.fourier import gaussian_label, hann_window, rfft2, subpixel_peak
 from cftrack_cli.cf.scale import ScaleParams
-from cftrack_cli.features.base import FeatureExtractor
+from cftrack_cli.features.geometry import TargetGeometry
 from cftrack_cli.features.handcrafted import FHOG, ColorNames, Concat, Grayscale, is_grayscale
-from cftrack_cli.features.patches import crop_resize
+from cftrack_cli.features.stage import FeatureStage
 from cftrack_cli.trackers.base import CentredTracker, TrackResult
 from cftrack_cli.trackers.registry import register
 from cftrack_cli.trackers.scale_estimation import ScaleEstimator
@@ -48,10 +48,8 @@ class DCFTracker(CentredTracker):
     def _init(self, frame: np.ndarray, box: Box) -> None:
         p = self.params
         cell = p.cell_size
-        self._pos = np.array(box.center, dtype=np.float64)
-        self._base_target = np.array([box.w, box.h], dtype=np.float64)
-        self._scale = 1.0
-        window = self._base_target * (1.0 + p.padding)
+        base_target = np.array([box.w, box.h], dtype=np.float64)
+        window = base_target * (1.0 + p.padding)
         area = float(window.prod())
         if area < p.min_sample_area:
             self._resize = math.sqrt(p.min_sample_area / area)
@@ -60,16 +58,21 @@ class DCFTracker(CentredTracker):
         else:
             self._resize = 1.0
         grid = np.maximum(2, np.round(window * self._resize / cell)).astype(int)
-        self._sample_px = (int(grid[0] * cell), int(grid[1] * cell))  # (w, h)
-        self._base_window = np.array(self._sample_px, dtype=np.float64) / self._resize
+        sample_px = (int(grid[0] * cell), int(grid[1] * cell))  # (w, h)
+        # The base is the first box: scale is the size relative to it.
+        self.target = TargetGeometry(
+            centre=np.array(box.center, dtype=np.float64),
+            base_size=base_target,
+            base_window=np.array(sample_px, dtype=np.float64) / self._resize,
+            sample_px=sample_px,
+        )
         self._grid = (int(grid[1]), int(grid[0]))  # (h, w)
 
         colour = p.use_color and not is_grayscale(frame)
-        self._features: FeatureExtractor = Concat(
-            FHOG(cell), ColorNames(cell) if colour else Grayscale(cell)
-        )
+        features = Concat(FHOG(cell), ColorNames(cell) if colour else Grayscale(cell))
+        self._stage = FeatureStage([features], sample_px, normalize=False, timer=self.timer)
         self._cos = hann_window(*self._grid)
-        target_cells = self._base_target * self._resize / cell
+        target_cells = base_target * self._resize / cell
         sigma = math.sqrt(float(target_cells.prod())) * p.output_sigma_factor
         self._yf = rfft2(gaussian_label(*self._grid, sigma))
 
@@ -79,19 +82,14 @@ class DCFTracker(CentredTracker):
 
         height, width = frame.shape[:2]
         self._scaler = ScaleEstimator(
-            p.scale, (width, height), self._base_target, p.min_target_px, self.timer
+            p.scale, (width, height), base_target, p.min_target_px, self.timer
         )
-        self._scaler.update(frame, self._centre(), self._base_target)
+        self._scaler.update(frame, self._centre(), base_target)
 
     # -- per frame -------------------------------------------------------------------------
     def _sample_spectrum(self, frame: np.ndarray) -> np.ndarray:
         """Windowed features of the search window at the current position and scale."""
-        with self.timer.stage("crop"):
-            patch = crop_resize(
-                frame, self._centre(), tuple(self._base_window * self._scale), self._sample_px
-            )
-        with self.timer.stage("features"):
-            feats = self._features.extract(patch[None])[0]
+        ((feats,),) = self._stage.maps(frame, [self.target])
         with self.timer.stage("fft"):
             return rfft2(feats * self._cos)
 
@@ -101,11 +99,11 @@ class DCFTracker(CentredTracker):
         with self.timer.stage("detect"):
             response = detect(self._num, self._den, zf, p.lam, self._grid)
             dy, dx, peak = subpixel_peak(response)
-        step = p.cell_size / self._resize * self._scale
-        self._pos += (dx * step, dy * step)
+        step = p.cell_size / self._resize * self.target.scale
+        self.target.centre += (dx * step, dy * step)
         self._keep_inside(frame)
 
-        self._scale *= self._scaler.estimate(frame, self._centre(), self._target_size())
+        self.target.scale *= self._scaler.estimate(frame, self._centre(), self._target_size())
 
         xf = self._sample_spectrum(frame)
         with self.timer.stage("learn"):

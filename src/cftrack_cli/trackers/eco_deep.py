@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from cftrack_cli.distill.online import AdaptReport, OnlineParams, SampleGeometry, adapt_student
 from cftrack_cli.errors import UsageError
-from cftrack_cli.features.deep import VGG16_ECO_TAPS, CNNFeatures, Tap
+from cftrack_cli.features.adaptation import AdaptReport, OnlineParams, SampleGeometry, adapt_backend
+from cftrack_cli.features.backend import BackendLayer, Tap, prebuilt_extractor
+from cftrack_cli.features.base import FeatureExtractor
+from cftrack_cli.features.deep import VGG16_ECO_TAPS, TorchBackend
+from cftrack_cli.features.geometry import TargetGeometry
 from cftrack_cli.nets.tapped import TappedNet
 from cftrack_cli.nets.teacher import load_teacher
 from cftrack_cli.nets.weights import load_student
@@ -30,7 +34,7 @@ STUDENT_ENV = "CFTRACK_STUDENT_WEIGHTS"
 DEFAULT_STUDENT = "cftrack_student.pth"
 
 
-def deep_params(cnn: CNNFeatures) -> ECOParams:
+def deep_params(cnn: TorchBackend) -> ECOParams:
     """ECO's deep OTB setting on the taps of ``cnn`` (each at its own stride) plus fHOG.
 
     fHOG uses 4-pixel cells (ECO: 6) so that every layer tiles the sample exactly with the
@@ -40,7 +44,7 @@ def deep_params(cnn: CNNFeatures) -> ECOParams:
     for layer, dim in zip(cnn.layers(), DEEP_COMPRESSED_DIMS, strict=False):
         cnn_layers.append(
             FeatureLayer(
-                feature=_fixed(layer),
+                feature=partial(prebuilt_extractor, layer),
                 cell_size=layer.cell_size,
                 compressed_dim=min(dim, layer.dim),
             )
@@ -59,25 +63,12 @@ def deep_params(cnn: CNNFeatures) -> ECOParams:
     )
 
 
-def _fixed(layer: object):
-    """A FeatureLayer factory returning an extractor built already (it shares its network)."""
-
-    def factory(cell_size: int) -> object:
-        return layer
-
-    return factory
-
-
-def _cnn(net: TappedNet, taps: tuple[Tap, ...]) -> CNNFeatures:
-    return CNNFeatures(net, taps, getattr(net, "preprocessing", None))
-
-
 @register("eco-teacher", "ECO with VGG16 conv3_3 + conv5_3 + fHOG: the accurate, slow reference")
 def eco_teacher(
     *, teacher_weights: str | None = None, teacher_preprocessing: str | None = None
 ) -> ECOTracker:
     teacher = load_teacher(teacher_weights, teacher_preprocessing)
-    cnn = CNNFeatures(teacher.net, VGG16_ECO_TAPS, teacher.preprocessing)
+    cnn = TorchBackend(teacher.net, VGG16_ECO_TAPS, teacher.preprocessing)
     return _with_network(ECOTracker(deep_params(cnn)), cnn, teacher.path)
 
 
@@ -99,11 +90,11 @@ def default_student_path() -> Path:
     )
 
 
-def _student_cnn(weights: str | None) -> tuple[CNNFeatures, Path]:
-    """The student named (or the default one) as CNN features, and its file."""
+def _student_cnn(weights: str | None) -> tuple[TorchBackend, Path]:
+    """The student named (or the default one) as a feature backend, and its file."""
     path = Path(weights) if weights else default_student_path()
     net, meta = load_student(path)
-    return _cnn(net, student_taps(net, meta)), path
+    return TorchBackend(net, student_taps(net, meta)), path
 
 
 @register("eco-student", "ECO with the distilled student's layers + fHOG: deep features, fast")
@@ -123,39 +114,41 @@ def eco_student_online(*, weights: str | None = None, adapt_steps: int | None = 
 
 
 class OnlineECOTracker(ECOTracker):
-    """ECO on a student that is adapted to each new target (:mod:`cftrack_cli.distill.online`).
+    """ECO on a student that is adapted to each new target
+    (:mod:`cftrack_cli.features.adaptation`).
 
     On :meth:`init` a copy of the loaded student is fine-tuned on the first frame, once ECO has
     fixed its sample geometry and before it extracts its first features; ``self.network`` then
-    runs the copy. The loaded student is kept as it is, so every init starts from it.
+    is the target's own backend on the copy. The loaded backend is kept as it is, so every
+    init starts from it, and other trackers sharing it are not affected.
     """
 
-    def __init__(self, params: ECOParams, cnn: CNNFeatures, online: OnlineParams) -> None:
+    def __init__(self, params: ECOParams, cnn: TorchBackend, online: OnlineParams) -> None:
         super().__init__(params)
         self.online = online
-        self._loaded_net = cnn.net  # never trained
+        self._loaded = cnn  # never trained
         #: What the last adaptation did (loss before/after, seconds).
         self.adaptation: AdaptReport | None = None
 
-    def _before_first_sample(self, frame: np.ndarray) -> None:
+    def _extractors(self, frame: np.ndarray, target: TargetGeometry) -> list[FeatureExtractor]:
         # Adapt on exactly the sample ECO is about to learn from.
         geometry = SampleGeometry(
-            centre=(float(self._pos[0]), float(self._pos[1])),
-            window=float(self._sample_px * self._scale),
-            sample_px=int(self._sample_px),
-            target_px=(float(self._base_target[0]), float(self._base_target[1])),
+            centre=target.centre_xy(),
+            window=float(target.window[0]),
+            sample_px=int(target.sample_px[0]),
+            target_px=(float(target.base_size[0]), float(target.base_size[1])),
         )
-        cnn = self.network
-        assert cnn is not None
         with self.timer.stage("adapt"):
-            net, self.adaptation = adapt_student(
-                self._loaded_net, cnn.taps, frame, geometry, self.online, cnn.preprocessing
-            )
-        cnn.net = net
-        cnn.clear_cache()
+            adapted, self.adaptation = adapt_backend(self._loaded, frame, geometry, self.online)
+        self.network = adapted
+        # This target's layers read its adapted copy; hand-crafted layers stay as they are.
+        return [
+            adapted.layer(e.name) if isinstance(e, BackendLayer) else e
+            for e in super()._extractors(frame, target)
+        ]
 
 
-def _with_network(tracker: ECOTracker, cnn: CNNFeatures, path: Path | None) -> ECOTracker:
+def _with_network(tracker: ECOTracker, cnn: TorchBackend, path: Path | None) -> ECOTracker:
     tracker.network = cnn
     tracker.network_file = Path(path) if path else None
     return tracker

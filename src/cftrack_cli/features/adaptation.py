@@ -1,4 +1,4 @@
-"""Background-aware online adaptation: fine-tune a student's last layer(s) on one target.
+"""Background-aware online adaptation: a copy of the student fine-tuned on one target.
 
 The paper's "background-aware online learning scheme" adapts the student during tracking,
 using the background around the target to sharpen its features. Here, on the first frame:
@@ -13,8 +13,11 @@ using the background around the target to sharpen its features. Here, on the fir
   one image cannot collapse them;
 - a few Adam steps on the last conv layer(s) only; everything before them is run once.
 
-:func:`adapt_student` works on a copy: the network it is given is never modified. Seeded and
-deterministic; gradients are enabled only inside it.
+:func:`adapt_student` works on a copy: the network it is given is never modified;
+:func:`adapt_backend` wraps that copy as the target's own
+:class:`~cftrack_cli.features.deep.TorchBackend`, so several targets over one loaded network
+each get theirs. Seeded and deterministic; gradients are enabled only inside it. The
+distillation may use this module; it belongs to the inference side.
 """
 
 from __future__ import annotations
@@ -30,13 +33,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cftrack_cli.distill.losses import TrackingLoss
-from cftrack_cli.features.deep import Tap
+from cftrack_cli.cf.tracking_loss import TrackingLoss
+from cftrack_cli.features.backend import Tap
+from cftrack_cli.features.deep import TorchBackend
 from cftrack_cli.features.patches import crop_resize
 from cftrack_cli.nets.preprocessing import Preprocessing
 from cftrack_cli.nets.tapped import TappedNet
 
-__all__ = ["AdaptReport", "OnlineParams", "SampleGeometry", "adapt_student", "first_frame_pairs"]
+__all__ = [
+    "AdaptReport",
+    "OnlineParams",
+    "SampleGeometry",
+    "adapt_backend",
+    "adapt_student",
+    "first_frame_pairs",
+]
 
 
 @dataclass(frozen=True)
@@ -139,14 +150,14 @@ def adapt_student(
     """
     p = params or OnlineParams()
     start = time.perf_counter()
-    prep = preprocessing or getattr(net, "preprocessing", None)
+    prep = preprocessing or net.preprocessing
     if prep is None:
         raise ValueError("no preprocessing given and the network has none set")
     tap_list = [t if isinstance(t, Tap) else Tap(t) for t in taps]
-    # Gradients here only, whatever the caller's mode (CNNFeatures runs in inference mode).
+    # Gradients here only, whatever the caller's mode (TorchBackend runs in inference mode).
     with torch.inference_mode(False), torch.enable_grad():
         # The preprocessing (with its read-only mean image) is shared, not copied.
-        memo = {id(net.preprocessing): net.preprocessing} if hasattr(net, "preprocessing") else {}
+        memo = {id(net.preprocessing): net.preprocessing} if net.preprocessing is not None else {}
         student = copy.deepcopy(net, memo)
         student.eval().requires_grad_(False)
         trained, begin = _trainable(student, tap_list, p.layers, p.train)
@@ -166,6 +177,20 @@ def adapt_student(
         seconds=time.perf_counter() - start,
     )
     return student, report
+
+
+def adapt_backend(
+    backend: TorchBackend,
+    frame: np.ndarray,
+    geometry: SampleGeometry,
+    params: OnlineParams | None = None,
+) -> tuple[TorchBackend, AdaptReport]:
+    """A backend of its own for one target: ``backend``'s taps and preprocessing on a copy of
+    its network adapted to the target (:func:`adapt_student`); ``backend`` is left as it is."""
+    net, report = adapt_student(
+        backend.net, backend.taps, frame, geometry, params, backend.preprocessing
+    )
+    return backend.with_network(net), report
 
 
 def _fine_tune(

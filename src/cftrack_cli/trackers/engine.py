@@ -1,0 +1,140 @@
+"""The correlation-filter tracking engine: what every CF host does around its learner.
+
+Per target the engine keeps a :class:`~cftrack_cli.features.geometry.TargetGeometry`, a
+:class:`CFLearner` and a scale estimator; the :class:`~cftrack_cli.features.stage.
+FeatureStage` (crops, feature layers, normalisation, windowing, interpolation) is shared
+machinery the host builds once per sample size. Per frame:
+
+1. the stage cuts the target's sample and extracts its maps;
+2. the learner turns them into its sample spectra and scores them; the engine maximises the
+   continuous score (grid search + Newton) and moves the target there;
+3. the fDSST scale filter updates the size;
+4. the learner learns from the sample, recentred on the new position.
+
+A host (ECO today, STRCF next) is a subclass that says how the geometry is chosen
+(:meth:`CFTracker._geometry`), which stage it uses (:meth:`CFTracker._stage`) and which
+learner (:meth:`CFTracker._learner`). The learner protocol is three calls: learn the first
+frame, score a sample, update with a sample.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from cftrack_cli.boxes import Box
+from cftrack_cli.cf.localization import Peak, maximize_score
+from cftrack_cli.cf.scale import ScaleParams
+from cftrack_cli.features.geometry import TargetGeometry
+from cftrack_cli.features.stage import FeatureStage
+from cftrack_cli.trackers.base import CentredTracker, TrackResult
+from cftrack_cli.trackers.scale_estimation import ScaleEstimator
+
+__all__ = ["CFLearner", "CFTracker", "EngineSettings"]
+
+
+class CFLearner(Protocol):
+    """A correlation filter with its memory of samples, for one target.
+
+    ``maps`` are one sample's per-layer feature maps ``(C, h, w)`` from the stage; a *sample* is
+    whatever the learner makes of them (ECO: projected spectra); ``shift`` per layer phase
+    factors that move the target to the sample's centre (the training convention).
+    """
+
+    def first_frame(self, maps: Sequence[np.ndarray], shift: Sequence[np.ndarray]) -> None:
+        """Learn from the first frame's sample."""
+
+    def sample(self, maps: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """This learner's representation of a frame's sample (per-layer spectra)."""
+
+    def scores(self, sample: Sequence[np.ndarray]) -> np.ndarray:
+        """Half-layout Fourier coefficients of the score over the sample (on the output grid
+        of the stage's largest layer); their maximum is where the target is."""
+
+    def update(self, sample: Sequence[np.ndarray], shift: Sequence[np.ndarray]) -> None:
+        """Learn from ``sample``, the target now at ``shift``."""
+
+
+class EngineSettings(Protocol):
+    """The settings the engine itself reads from a host's parameters object."""
+
+    newton_iterations: int  # refinement steps of the score maximum
+    scale: ScaleParams  # the fDSST scale filter
+    min_target_px: float  # the estimated target never shrinks below this (pixels)
+    lost_threshold: float  # confidence below this flags the frame lost
+
+
+class CFTracker(CentredTracker):
+    """The engine as a tracker; a host subclasses it (see the module notes).
+
+    ``score`` is the continuous score's maximum and ``lost`` flags frames whose score fell
+    below ``lost_threshold``.
+    """
+
+    reports_lost = True
+    params: EngineSettings
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stage: FeatureStage | None = None
+        self.learner: CFLearner | None = None
+
+    # -- what a host decides --------------------------------------------------------------
+    @abstractmethod
+    def _geometry(self, frame: np.ndarray, box: Box) -> TargetGeometry:
+        """The target's geometry (the sample's base window and size) for a first box."""
+
+    @abstractmethod
+    def _stage(self, frame: np.ndarray, target: TargetGeometry) -> FeatureStage:
+        """The feature stage for samples of ``target.sample_px``."""
+
+    @abstractmethod
+    def _learner(self, frame: np.ndarray, stage: FeatureStage, target: TargetGeometry) -> CFLearner:
+        """A new learner for one target."""
+
+    # -- the engine ---------------------------------------------------------------------------
+    def _init(self, frame: np.ndarray, box: Box) -> None:
+        self.target = self._geometry(frame, box)
+        self.stage = stage = self._stage(frame, self.target)
+        self.learner = self._learner(frame, stage, self.target)
+        (maps,) = stage.maps(frame, [self.target])
+        self.learner.first_frame(maps, stage.recentre(self.target))
+        height, width = frame.shape[:2]
+        size = np.array([box.w, box.h], dtype=np.float64)
+        p = self.params
+        self._scaler = ScaleEstimator(p.scale, (width, height), size, p.min_target_px, self.timer)
+        self._scaler.update(frame, self._centre(), size)
+
+    def _update(self, frame: np.ndarray) -> TrackResult:
+        assert self.stage is not None and self.learner is not None
+        p = self.params
+        target = self.target
+        origin, step = target.crop_grid()
+        (maps,) = self.stage.maps(frame, [target])
+        with self.timer.stage("fft"):
+            sample = self.learner.sample(maps)
+        with self.timer.stage("detect"):
+            peak = maximize_score(self.learner.scores(sample), p.newton_iterations)
+        period = self.stage.period
+        target.centre = np.array(
+            [
+                origin[0] + (period[1] * (0.5 + peak.dx)) * step[0],
+                origin[1] + (period[0] * (0.5 + peak.dy)) * step[1],
+            ]
+        )
+        self._keep_inside(frame)
+
+        target.scale *= self._scaler.estimate(frame, self._centre(), self._target_size())
+
+        confidence = self.confidence(peak)
+        lost = bool(confidence < p.lost_threshold)
+        self.learner.update(sample, self.stage.shift_to_centre(origin, step, target.centre))
+        self._scaler.update(frame, self._centre(), self._target_size())
+        return TrackResult(self.current_box(), confidence, lost=lost)
+
+    def confidence(self, peak: Peak) -> float:
+        """The continuous score's maximum (the label peaks at 1), clipped to [0, 1]."""
+        return float(np.clip(peak.value, 0.0, 1.0))
