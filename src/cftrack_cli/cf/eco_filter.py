@@ -31,7 +31,7 @@ from cftrack_cli.cf.interpolation import (
     row_frequencies,
     symmetrize,
 )
-from cftrack_cli.cf.optimization import CGState, Vector, conjugate_gradient
+from cftrack_cli.cf.optimization import CGState, Vector, solve
 from cftrack_cli.cf.regularization import SpatialRegularizer
 
 
@@ -107,7 +107,7 @@ class ECOFilter:
         self.params = params or SolverParams()
         self.label = label.astype(np.complex64)
         self.regularizers = list(regularizers)
-        self._label_crops = [self.layout.crop(self.label, i) for i in range(self.n_layers)]
+        self.label_crops = [self.layout.crop(self.label, i) for i in range(self.n_layers)]
         self._col_weights = [half_weights(q) for _, q in self.layout.sizes]
         self.filters: list[np.ndarray] | None = None
         self.projections: list[np.ndarray] | None = None
@@ -133,9 +133,6 @@ class ECOFilter:
         return [project_channels(p, x) for p, x in zip(self.projections, xf, strict=True)]
 
     # -- shared pieces ----------------------------------------------------------------------
-    def _filter_inner(self, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
-        return sum(half_inner(x, y) for x, y in zip(a, b, strict=True))
-
     def _filter_precond(self, sample_energy: Sequence[np.ndarray]) -> list[np.ndarray]:
         p = self.params
         return [
@@ -177,56 +174,12 @@ class ECOFilter:
             for m in proj
         ]
         lam = np.float32(p.projection_reg)
-
-        def inner(a: Vector, b: Vector) -> float:
-            return self._filter_inner(a[:n], b[:n]) + float(
-                sum(np.vdot(x, y).real for x, y in zip(a[n:], b[n:], strict=True))
-            )
-
-        def precond(v: Vector) -> Vector:
-            return [x / d for x, d in zip(v, diag_f + diag_p, strict=True)]
-
         residuals = []
         for _ in range(p.init_gn_iter):
-            z = [project_channels(m, x) for m, x in zip(proj, xf, strict=True)]
-            f0 = [f.copy() for f in filters]
-            zc = [np.conj(a) for a in z]
-            f0c = [np.conj(a) for a in f0]
-
-            def p_adjoint(layer: int, s: np.ndarray, f0c=f0c) -> np.ndarray:
-                g = (f0c[layer] * s).reshape(f0c[layer].shape[0], -1)
-                return (xh_w[layer] @ g.T).real
-
-            def apply(v: Vector, z=z, zc=zc, f0=f0) -> Vector:
-                fs, dps = v[:n], v[n:]
-                sh = self.layout.pad_sum([(a * f).sum(axis=0) for a, f in zip(z, fs, strict=True)])
-                bp = self.layout.pad_sum(
-                    [
-                        (x * project_channels(dp.T, f).reshape(x.shape)).sum(axis=0)
-                        for x, dp, f in zip(xf, dps, f0, strict=True)
-                    ]
-                )
-                s = sh + bp
-                out_f, out_p = [], []
-                for i in range(n):
-                    si = self.layout.crop(s, i)
-                    out_f.append(zc[i] * si + self.regularizers[i].apply(fs[i]))
-                    out_p.append(p_adjoint(i, si) + lam * dps[i])
-                return out_f + out_p
-
-            rhs = [c * y for c, y in zip(zc, self._label_crops, strict=True)] + [
-                p_adjoint(i, self._label_crops[i]) - lam * proj[i] for i in range(n)
-            ]
+            problem = JointProblem(self, xf, xh_w, proj, filters, diag_f + diag_p, lam)
             x0 = filters + [np.zeros_like(m) for m in proj]
-            sol, _, res = conjugate_gradient(
-                apply,
-                rhs,
-                x0,
-                p.init_cg_iter,
-                inner=inner,
-                precondition=precond,
-                fletcher_reeves=True,
-                track_residuals=True,
+            sol, _, res = solve(
+                problem, x0, p.init_cg_iter, fletcher_reeves=True, track_residuals=True
             )
             filters = [symmetrize(f) for f in sol[:n]]
             proj = [(m + dp).astype(np.float32) for m, dp in zip(proj, sol[n:], strict=True)]
@@ -251,38 +204,139 @@ class ECOFilter:
         if self.filters is None:
             raise RuntimeError("train_joint (or set filters) before train")
         p = self.params
-        w = np.asarray(weights, dtype=np.float32)
-        wb = w[:, None, None]
-        samples_c = [np.conj(s) for s in samples]
-        # Right-hand side: conj(weighted mean sample) * label
-        rhs = [
-            np.tensordot(w, sc, axes=(0, 0)) * y
-            for sc, y in zip(samples_c, self._label_crops, strict=True)
-        ]
-
-        def apply(fs: Vector) -> Vector:
-            sh = self.layout.pad_sum(
-                [(s * f).sum(axis=1) for s, f in zip(samples, fs, strict=True)]
-            )
-            sh *= wb
-            return [
-                (sc * self.layout.crop(sh, i)[:, None]).sum(axis=0) + reg.apply(f)
-                for i, (sc, f, reg) in enumerate(zip(samples_c, fs, self.regularizers, strict=True))
-            ]
-
-        diag = self._filter_precond(sample_energy)
-        filters, self._cg_state, _ = conjugate_gradient(
-            apply,
-            rhs,
+        problem = FilterProblem(self, samples, weights, self._filter_precond(sample_energy))
+        filters, self._cg_state, _ = solve(
+            problem,
             self.filters,
             iterations if iterations is not None else p.cg_iter,
-            inner=self._filter_inner,
-            precondition=lambda v: [x / d for x, d in zip(v, diag, strict=True)],
             state=self._cg_state,
             forget=p.cg_forget,
             fletcher_reeves=p.fletcher_reeves,
         )
         self.filters = [symmetrize(f) for f in filters]
+
+
+# -- the normal equations as problems for CG ----------------------------------------------------
+
+
+def _filter_inner(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
+    """Inner product of filters over the full spectrum (half layout, columns weighted)."""
+    return sum(half_inner(x, y) for x, y in zip(a, b, strict=True))
+
+
+class FilterProblem:
+    """The filter's normal equations over weighted projected samples (later frames).
+
+    ``samples``: per layer ``(M, C_l, r, q)``; ``weights``: their ``M`` prior weights;
+    ``diag``: the preconditioner's per-layer diagonal.
+    """
+
+    def __init__(
+        self,
+        owner: ECOFilter,
+        samples: Sequence[np.ndarray],
+        weights: np.ndarray,
+        diag: Sequence[np.ndarray],
+    ) -> None:
+        self.layout = owner.layout
+        self.regularizers = owner.regularizers
+        self.samples = samples
+        w = np.asarray(weights, dtype=np.float32)
+        self._wb = w[:, None, None]
+        self._samples_c = [np.conj(s) for s in samples]
+        # Right-hand side: conj(weighted mean sample) * label
+        self._rhs = [
+            np.tensordot(w, sc, axes=(0, 0)) * y
+            for sc, y in zip(self._samples_c, owner.label_crops, strict=True)
+        ]
+        self._diag = diag
+
+    def rhs(self) -> Vector:
+        return self._rhs
+
+    def apply(self, fs: Vector) -> Vector:
+        sh = self.layout.pad_sum(
+            [(s * f).sum(axis=1) for s, f in zip(self.samples, fs, strict=True)]
+        )
+        sh *= self._wb
+        return [
+            (sc * self.layout.crop(sh, i)[:, None]).sum(axis=0) + reg.apply(f)
+            for i, (sc, f, reg) in enumerate(
+                zip(self._samples_c, fs, self.regularizers, strict=True)
+            )
+        ]
+
+    def inner(self, a: Vector, b: Vector) -> float:
+        return _filter_inner(a, b)
+
+    def precondition(self, v: Vector) -> Vector:
+        return [x / d for x, d in zip(v, self._diag, strict=True)]
+
+
+class JointProblem:
+    """One Gauss-Newton step of the first frame: filter and projection increments together,
+    linearised at filters ``f0`` and projections ``proj`` (vectors: filters, then matrices).
+
+    ``xh_w``: per layer the conjugate full-dimensional sample, column-weighted and flattened
+    (for the projection block's adjoint, a sum over the full spectrum).
+    """
+
+    def __init__(
+        self,
+        owner: ECOFilter,
+        xf: Sequence[np.ndarray],
+        xh_w: Sequence[np.ndarray],
+        proj: Sequence[np.ndarray],
+        f0: Sequence[np.ndarray],
+        diag: Sequence[np.ndarray],
+        lam: np.float32,
+    ) -> None:
+        self.layout = owner.layout
+        self.regularizers = owner.regularizers
+        self.n = len(xf)
+        self.xf, self.xh_w, self.lam, self._diag = xf, xh_w, lam, diag
+        self.z = [project_channels(m, x) for m, x in zip(proj, xf, strict=True)]
+        self.f0 = [f.copy() for f in f0]
+        self.zc = [np.conj(a) for a in self.z]
+        self.f0c = [np.conj(a) for a in self.f0]
+        labels = owner.label_crops
+        self._rhs = [c * y for c, y in zip(self.zc, labels, strict=True)] + [
+            self._p_adjoint(i, labels[i]) - lam * proj[i] for i in range(self.n)
+        ]
+
+    def _p_adjoint(self, layer: int, s: np.ndarray) -> np.ndarray:
+        g = (self.f0c[layer] * s).reshape(self.f0c[layer].shape[0], -1)
+        return (self.xh_w[layer] @ g.T).real
+
+    def rhs(self) -> Vector:
+        return self._rhs
+
+    def apply(self, v: Vector) -> Vector:
+        n = self.n
+        fs, dps = v[:n], v[n:]
+        sh = self.layout.pad_sum([(a * f).sum(axis=0) for a, f in zip(self.z, fs, strict=True)])
+        bp = self.layout.pad_sum(
+            [
+                (x * project_channels(dp.T, f).reshape(x.shape)).sum(axis=0)
+                for x, dp, f in zip(self.xf, dps, self.f0, strict=True)
+            ]
+        )
+        s = sh + bp
+        out_f, out_p = [], []
+        for i in range(n):
+            si = self.layout.crop(s, i)
+            out_f.append(self.zc[i] * si + self.regularizers[i].apply(fs[i]))
+            out_p.append(self._p_adjoint(i, si) + self.lam * dps[i])
+        return out_f + out_p
+
+    def inner(self, a: Vector, b: Vector) -> float:
+        n = self.n
+        return _filter_inner(a[:n], b[:n]) + float(
+            sum(np.vdot(x, y).real for x, y in zip(a[n:], b[n:], strict=True))
+        )
+
+    def precondition(self, v: Vector) -> Vector:
+        return [x / d for x, d in zip(v, self._diag, strict=True)]
 
 
 def project_channels(p: np.ndarray, x: np.ndarray) -> np.ndarray:

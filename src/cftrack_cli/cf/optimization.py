@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -31,6 +32,23 @@ def sub(x: Sequence[np.ndarray], y: Sequence[np.ndarray]) -> Vector:
 def plain_inner(x: Sequence[np.ndarray], y: Sequence[np.ndarray]) -> float:
     """Real part of the Euclidean inner product over all blocks."""
     return float(sum(np.vdot(a, b).real for a, b in zip(x, y, strict=True)))
+
+
+class LinearProblem(Protocol):
+    """A Hermitian positive-definite system ``A x = b`` as :func:`solve` takes it: the
+    operator, the right-hand side, the inner product of its vectors and a preconditioner."""
+
+    def apply(self, x: Vector) -> Vector:
+        """``A x``."""
+
+    def rhs(self) -> Vector:
+        """``b``."""
+
+    def inner(self, x: Vector, y: Vector) -> float:
+        """The inner product ``A`` is Hermitian in."""
+
+    def precondition(self, r: Vector) -> Vector:
+        """An approximation of ``A^-1 r``."""
 
 
 @dataclass
@@ -105,3 +123,30 @@ def conjugate_gradient(
             residuals.append(float(np.sqrt(max(inner(r, r), 0.0))))
     new_state = CGState(p, rho, r_prev) if p is not None else None
     return x, new_state, residuals
+
+
+def solve(
+    problem: LinearProblem,
+    x0: Vector,
+    max_iter: int,
+    *,
+    state: CGState | None = None,
+    forget: float = 1.0,
+    fletcher_reeves: bool = True,
+    tol: float = 0.0,
+    track_residuals: bool = False,
+) -> tuple[Vector, CGState | None, list[float]]:
+    """:func:`conjugate_gradient` on a :class:`LinearProblem` (same arguments and result)."""
+    return conjugate_gradient(
+        problem.apply,
+        problem.rhs(),
+        x0,
+        max_iter,
+        inner=problem.inner,
+        precondition=problem.precondition,
+        state=state,
+        forget=forget,
+        fletcher_reeves=fletcher_reeves,
+        tol=tol,
+        track_residuals=track_residuals,
+    )
