@@ -10,6 +10,8 @@ then compare the code after it:
 
 ``compare`` prints, per tracker, the largest absolute difference of boxes and of scores over
 every frame of every sequence (0.0 means bit-identical output) and exits 1 when any differs.
+``diff REF.npz NEW.npz`` does the same for two recordings (the slow teacher can be recorded
+from two checkouts side by side).
 Trackers that cannot run here (a missing OpenCV peer, no teacher weights) are skipped and
 named. ``--frames N`` limits every sequence to its first N frames (``--teacher-frames`` the
 teacher alone, which runs at about 5 frames/s); compare uses what the reference holds. One
@@ -131,19 +133,54 @@ def compare(args: argparse.Namespace) -> int:
             print(f"{tracker:60s} {got}")
             differs = True
             continue
-        box_diff = score_diff = 0.0
-        n = 0
-        for seq, (boxes, scores) in got.items():
-            ref_boxes = ref[_key(tracker, seq, "boxes")]
-            ref_scores = ref[_key(tracker, seq, "scores")]
-            if boxes.shape != ref_boxes.shape:
-                box_diff = score_diff = float("inf")
-                continue
-            box_diff = max(box_diff, float(np.max(np.abs(boxes - ref_boxes))))
-            score_diff = max(score_diff, float(np.max(np.abs(scores - ref_scores))))
-            n += len(boxes)
-        differs |= box_diff != 0.0 or score_diff != 0.0
-        print(f"{tracker:60s} {n:6d} {box_diff:15.3g} {score_diff:17.3g}", flush=True)
+        pairs = [
+            (boxes, ref[_key(tracker, seq, "boxes")], scores, ref[_key(tracker, seq, "scores")])
+            for seq, (boxes, scores) in got.items()
+        ]
+        differs |= _report(tracker, pairs)
+    print("IDENTICAL" if not differs else "DIFFERENT")
+    return 1 if differs else 0
+
+
+def _report(
+    tracker: str, pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+) -> bool:
+    """Print one tracker's line from (boxes, ref boxes, scores, ref scores) per sequence; True
+    when anything differs."""
+    box_diff = score_diff = 0.0
+    n = 0
+    for boxes, ref_boxes, scores, ref_scores in pairs:
+        if boxes.shape != ref_boxes.shape:
+            box_diff = score_diff = float("inf")
+            continue
+        box_diff = max(box_diff, float(np.max(np.abs(boxes - ref_boxes))))
+        score_diff = max(score_diff, float(np.max(np.abs(scores - ref_scores))))
+        n += len(boxes)
+    print(f"{tracker:60s} {n:6d} {box_diff:15.3g} {score_diff:17.3g}", flush=True)
+    return box_diff != 0.0 or score_diff != 0.0
+
+
+def diff(args: argparse.Namespace) -> int:
+    ref, new = np.load(args.reference), np.load(args.new)
+    print(f"{'tracker':60s} {'frames':>6s} {'max |box diff|':>15s} {'max |score diff|':>17s}")
+    trackers = sorted({k.split("|")[0] for k in ref.files})
+    differs = False
+    for tracker in trackers:
+        seqs = sorted({k.split("|")[1] for k in ref.files if k.startswith(tracker + "|")})
+        if any(_key(tracker, s, "boxes") not in new.files for s in seqs):
+            print(f"{tracker:60s} missing from {args.new}")
+            differs = True
+            continue
+        pairs = [
+            (
+                new[_key(tracker, s, "boxes")],
+                ref[_key(tracker, s, "boxes")],
+                new[_key(tracker, s, "scores")],
+                ref[_key(tracker, s, "scores")],
+            )
+            for s in seqs
+        ]
+        differs |= _report(tracker, pairs)
     print("IDENTICAL" if not differs else "DIFFERENT")
     return 1 if differs else 0
 
@@ -161,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--frames", type=int, help="first N frames of each sequence only")
     rec.add_argument("--teacher-frames", type=int, help="the same, for eco-teacher alone")
     rec.add_argument("--append", action="store_true", help="keep the file's other trackers")
+    two = sub.add_parser("diff")
+    two.add_argument("reference", type=Path, help="the reference recording (.npz)")
+    two.add_argument("new", type=Path, help="the recording to check (.npz)")
     args = ap.parse_args(argv)
+    if args.mode == "diff":
+        return diff(args)
     _one_thread()
     return record(args) if args.mode == "record" else compare(args)
 

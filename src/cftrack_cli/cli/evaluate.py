@@ -27,13 +27,14 @@ from cftrack_cli.cli.common import (
     with_weights,
 )
 from cftrack_cli.errors import CftrackError, UsageError
-from cftrack_cli.evaluation.datasets import Dataset, find_dataset, parse_shard, shard_sequences
-from cftrack_cli.evaluation.report import Row, rich_table, score_folder, write_report
+from cftrack_cli.evaluation.datasets import find_dataset, parse_shard, shard_sequences
+from cftrack_cli.evaluation.experiment import Experiment
+from cftrack_cli.evaluation.report import rich_table
 from cftrack_cli.evaluation.results import ResultFolder
-from cftrack_cli.evaluation.runner import JobResult, plan_jobs, run_jobs
+from cftrack_cli.evaluation.runner import JobResult
 from cftrack_cli.io.atomic import ensure_writable_dir
-from cftrack_cli.trackers import create_tracker, tracker_names
-from cftrack_cli.trackers.registry import display_name, distinct_display_names, spec_of
+from cftrack_cli.trackers import tracker_names
+from cftrack_cli.trackers.registry import distinct_display_names, spec_of
 
 DEFAULT_RESULTS = Path("cftrack-eval/results")
 DEFAULT_REPORT = Path("cftrack-eval/report")
@@ -53,36 +54,30 @@ def _warn(message: str) -> None:
 
 
 def _run(
-    dataset: Dataset,
+    exp: Experiment,
     trackers: list[str],
-    results: ResultFolder,
     force: bool,
     shard: tuple[int, int] | None,
     workers: int,
     quiet: bool,
-    options: dict[str, str],
 ) -> list[JobResult]:
     """Run the jobs not done yet, with a progress bar; the failed jobs come back."""
-    ensure_writable_dir(results.root)
-    sequences = list(dataset.sequences)
+    jobs, skipped = exp.plan(trackers, force, shard)
+    exp.prepare(jobs)
     if shard is not None:
-        sequences = shard_sequences(sequences, *shard)
-    jobs, skipped = plan_jobs(sequences, trackers, results, force, options)
-    for name in dict.fromkeys(job.tracker for job in jobs):
-        # A missing, corrupt or unsafe weights file: one line now, not one per sequence; only
-        # for the trackers with work left (loading VGG16 to skip finished runs is waste).
-        create_tracker(name, **options)
-    where = f" (shard {shard[0]}/{shard[1]}: {len(sequences)} sequences)" if shard else ""
+        n_seq = len(shard_sequences(list(exp.dataset.sequences), *shard))
+        where = f" (shard {shard[0]}/{shard[1]}: {n_seq} sequences)"
+    else:
+        where = ""
     if not quiet:
         err_console.print(
             f"{len(jobs)} tracker-sequence runs to do{where}, {len(skipped)} already done in "
-            f"{results.root}" + (" (kept; --force reruns them)" if skipped else ""),
+            f"{exp.results.root}" + (" (kept; --force reruns them)" if skipped else ""),
             highlight=False,
             soft_wrap=True,
         )
     if not jobs:
         return []
-    failed: list[JobResult] = []
     progress = Progress(
         TextColumn("{task.fields[last]:<22.22}"),
         BarColumn(bar_width=16),
@@ -104,7 +99,6 @@ def _run(
                 last=f"{result.tracker}/{result.sequence}",
             )
             if result.error:
-                failed.append(result)
                 progress.console.print(
                     f"[bold red]cftrack: error:[/] {result.tracker} on {result.sequence}: "
                     f"{result.error}",
@@ -112,24 +106,7 @@ def _run(
                     soft_wrap=True,
                 )
 
-        run_jobs(jobs, workers, lambda n: progress.advance(task, n), on_done)
-    return failed
-
-
-def _extra_rows(folders: list[Path], dataset: Dataset, taken: set[str]) -> list[Row]:
-    """One row per <tracker> folder of each --extra-results folder, named by the folder."""
-    rows = []
-    for folder in folders:
-        store = ResultFolder(folder)
-        for tracker in store.trackers():
-            name = tracker if tracker not in taken else f"{tracker} ({folder.resolve().name})"
-            row = score_folder(name, store, tracker, dataset, str(folder), _warn)
-            if not row.scores:
-                _warn(f"{folder / tracker}: no results for any sequence of {dataset.root}")
-                continue
-            taken.add(name)
-            rows.append(row)
-    return rows
+        return exp.execute(jobs, workers, lambda n: progress.advance(task, n), on_done)
 
 
 @handle_errors
@@ -269,6 +246,7 @@ def evaluate(
         for note in seq.notes:
             _warn(note)
     results = ResultFolder(results_dir)
+    exp = Experiment(dataset, results, report_dir, options, _warn)
 
     # Check the report inputs before hours of tracking.
     if report_only:
@@ -296,7 +274,7 @@ def evaluate(
     failed: list[JobResult] = []
     if not report_only and names:
         try:
-            failed = _run(dataset, names, results, force, shard_kn, workers, quiet, options)
+            failed = _run(exp, names, force, shard_kn, workers, quiet)
         except KeyboardInterrupt:
             err_console.print(
                 f"cftrack: interrupted; finished sequences are kept in {results_dir}, "
@@ -317,17 +295,11 @@ def evaluate(
         _raise_failures(failed)
         return
 
-    folders = [display_name(n) for n in names or []]
-    rows = [score_folder(n, results, n, dataset, "cftrack", _warn) for n in folders]
-    if report_only and trackers is None:  # every folder there: drop those of other datasets
-        for row in rows:
-            if not row.scores:
-                _warn(f"{results_dir / row.name}: no results for any sequence of {dataset_dir}")
-        rows = [r for r in rows if r.scores]
-    rows += _extra_rows(extras, dataset, {r.name for r in rows})
+    # every folder there (report-only, no --trackers): drop those of other datasets
+    rows = exp.rows(names or [], extras, drop_empty=report_only and trackers is None)
     if not any(r.scores for r in rows):
         raise CftrackError("nothing to report: no results for any sequence of the dataset")
-    written = write_report(dataset, rows, report_dir)
+    _, written = exp.write(rows)
     if not quiet:
         Console(highlight=False).print(rich_table(dataset, rows))
         err_console.print(

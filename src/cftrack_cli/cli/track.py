@@ -196,33 +196,19 @@ def track(
                 progress.update(task, advance=1, fps=(done - 1) / seconds if seconds > 0 else 0.0)
                 if stop.requested:
                     raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        progress.stop()
-        for w in writers:
-            w.close()
-        err_console.print(
-            f"cftrack: interrupted after {done} frames; the outputs hold those frames.",
-            highlight=False,
-        )
-        raise typer.Exit(INTERRUPTED) from None
-    except CftrackError as exc:
-        # A bad frame mid-way (a corrupt or odd-sized image): the frames before it are kept.
-        progress.stop()
-        if done == 0:
-            for w in writers:
-                w.abort()
-            raise
-        for w in writers:
-            w.close()
-        raise type(exc)(f"{exc}; the outputs hold the {done} frames before it") from None
-    except BaseException:
-        progress.stop()
-        for w in writers:
-            w.abort()
+    except BaseException as exc:
+        _finish(writers, progress, done, exc)
+        if isinstance(exc, KeyboardInterrupt):
+            err_console.print(
+                f"cftrack: interrupted after {done} frames; the outputs hold those frames.",
+                highlight=False,
+            )
+            raise typer.Exit(INTERRUPTED) from None
+        if isinstance(exc, CftrackError) and done:
+            # A bad frame mid-way (a corrupt or odd-sized image): the frames before it are kept.
+            raise type(exc)(f"{exc}; the outputs hold the {done} frames before it") from None
         raise
-    progress.stop()
-    for w in writers:
-        w.close()
+    _finish(writers, progress, done, None)
     if done == 0:
         raise UsageError(f"{source}: no frames")
     if total is not None and done < total - 1:  # containers may miscount by one frame
@@ -242,3 +228,25 @@ def track(
             soft_wrap=True,
         )
     sys.stdout.flush()
+
+
+def _finish(
+    writers: list[TrackCsvWriter | AnnotatedVideoWriter],
+    progress: Progress,
+    done: int,
+    exc: BaseException | None,
+) -> None:
+    """Stop the progress bar and settle the outputs once tracking stops: they are kept (closed)
+    when it ended, was interrupted, or a bad frame came after good ones; otherwise (nothing
+    tracked, or an internal error) they are removed, never left half-written."""
+    progress.stop()
+    keep = (
+        exc is None
+        or isinstance(exc, KeyboardInterrupt)
+        or (isinstance(exc, CftrackError) and done > 0)
+    )
+    for w in writers:
+        if keep:
+            w.close()
+        else:
+            w.abort()

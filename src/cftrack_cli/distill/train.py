@@ -572,37 +572,119 @@ def distill(
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _distill(
-            config, teacher, list(sources), Path(out).expanduser(),
-            list(val_sources) if val_sources else None,
-            Path(resume).expanduser() if resume else None,
-            checkpoint, log, cache_dir, dist, max_steps, log_every, stop,
-            reporter if (reporter is not None and dist.is_main) else NullReporter(),
-            dict(run_record or {}),
-        )  # fmt: skip
+        run = _Run(
+            config=config,
+            teacher=teacher,
+            sources=list(sources),
+            val_sources=list(val_sources) if val_sources else None,
+            paths=_run_paths(Path(out).expanduser(), checkpoint, log, cache_dir, dist),
+            resume=Path(resume).expanduser() if resume else None,
+            dist=dist,
+            max_steps=max_steps,
+            log_every=log_every,
+            stop=stop,
+            reporter=reporter if (reporter is not None and dist.is_main) else NullReporter(),
+            run_record=dict(run_record or {}),
+        )
+        return _distill(run)
     finally:
         torch.use_deterministic_algorithms(previous_det, warn_only=previous_warn)
         if own_dist:
             dist.close()
 
 
-def _distill(
-    config: DistillConfig,
-    teacher: Any,
-    sources: list[Source],
+@dataclass(frozen=True)
+class _Paths:
+    """Where a run writes: the student, its checkpoint and log; where the teacher cache is."""
+
+    out: Path
+    checkpoint: Path
+    log: Path
+    cache: Path
+
+
+@dataclass
+class _Run:
+    """Everything :func:`distill` was asked to do, checked and with defaults filled in."""
+
+    config: DistillConfig
+    teacher: Any
+    sources: list[Source]
+    val_sources: list[Source] | None
+    paths: _Paths
+    resume: Path | None
+    dist: DistContext
+    max_steps: int | None
+    log_every: int
+    stop: StopFlag | None
+    reporter: Reporter
+    run_record: dict[str, Any]
+
+
+@dataclass
+class _Progress:
+    """Where training stands: what a checkpoint saves and a resume restores."""
+
+    epoch: int = 0
+    batch: int = 0  # batches done in this epoch
+    step: int = 0  # optimizer steps done in total
+    elapsed: float = 0.0  # seconds spent in steps, over every run of this training
+    losses: dict[str, float] = field(default_factory=dict)  # the last losses reported
+
+
+@dataclass
+class _Training:
+    """The trainable model, its optimiser and the losses, as set up (or resumed)."""
+
+    model: DistillModel
+    optimizer: torch.optim.Optimizer
+    losses: _Losses
+    eval_trackers: dict[str, TrackingLoss]
+    progress: _Progress
+
+
+@dataclass(frozen=True)
+class _Checkpointer:
+    """Writes the run's checkpoint (rank 0 only): settings, inputs, weights and progress."""
+
+    path: Path
+    config: DistillConfig
+    inputs: dict[str, str]  # fingerprints of the teacher and the data
+    run_record: dict[str, Any]
+    training: _Training
+    enabled: bool
+
+    def save(self, progress: _Progress, losses: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        model, optimizer = self.training.model, self.training.optimizer
+        obj = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "config": self.config.to_dict(),
+            "inputs": self.inputs,
+            "run": self.run_record,
+            "student": model.student.state_dict(),
+            "adapters": model.adapters.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": progress.epoch,
+            "batch": progress.batch,
+            "step": progress.step,
+            "elapsed_s": progress.elapsed,
+            "rng": _rng_state(),
+            "losses": losses,
+        }
+        write_checkpoint(obj, self.path)
+
+
+def _run_paths(
     out: Path,
-    val_sources: list[Source] | None,
-    resume: Path | None,
     checkpoint: str | Path | None,
     log_path: str | Path | None,
     cache_dir: str | Path | None,
     dist: DistContext,
-    max_steps: int | None,
-    log_every: int,
-    stop: StopFlag | None,
-    reporter: Reporter,
-    run_record: dict[str, Any],
-) -> DistillResult:
+) -> _Paths:
+    """The run's files (defaults next to ``out``), their folders checked writable."""
     if out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give a file name such as weights/NAME.pth")
     ckpt_path = Path(checkpoint).expanduser() if checkpoint else out.with_suffix(".ckpt")
@@ -611,48 +693,57 @@ def _distill(
         for folder in {out.parent, ckpt_path.parent, log_file.parent}:
             ensure_writable_dir(folder if str(folder) else Path("."))
     cache_root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    _check_taps(config, teacher)
-    device = dist.device
-    fingerprint = teacher_fingerprint(teacher)
-    data_fp = _digest(data_fingerprint(sources))
+    return _Paths(out, ckpt_path, log_file, cache_root)
 
-    state: dict[str, Any] | None = None
-    if resume is not None:
-        state = read_distill_checkpoint(resume)
-        diffs = _config_differences(state["config"], config.to_dict())
-        if diffs:
-            raise UsageError(
-                f"--resume {resume}: made with other settings ({'; '.join(diffs[:6])}); "
-                "resume with the settings it was made with"
-            )
-        inputs = state.get("inputs", {})
-        if inputs.get("teacher") != fingerprint:
-            raise UsageError(f"--resume {resume}: made with another teacher (weights differ)")
-        if inputs.get("data") != data_fp:
-            raise UsageError(f"--resume {resume}: made with other data (files or counts differ)")
 
-    # 1. teacher targets, computed once.
+def _resume_state(
+    resume: Path | None, config: DistillConfig, inputs: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The checkpoint to resume from, refused when made with other settings or inputs."""
+    if resume is None:
+        return None
+    state = read_distill_checkpoint(resume)
+    diffs = _config_differences(state["config"], config.to_dict())
+    if diffs:
+        raise UsageError(
+            f"--resume {resume}: made with other settings ({'; '.join(diffs[:6])}); "
+            "resume with the settings it was made with"
+        )
+    stored = state.get("inputs", {})
+    if stored.get("teacher") != inputs["teacher"]:
+        raise UsageError(f"--resume {resume}: made with another teacher (weights differ)")
+    if stored.get("data") != inputs["data"]:
+        raise UsageError(f"--resume {resume}: made with other data (files or counts differ)")
+    return state
+
+
+def _teacher_targets(run: _Run) -> tuple[TeacherCache, TeacherCache | None, float]:
+    """The teacher's maps of the training (and validation) crops, and the seconds it took."""
+    config = run.config
     t0 = time.perf_counter()
     teacher_taps = [t for _, t in config.fidelity_pairs]
     cache = build_teacher_cache(
-        teacher, teacher_taps, sources, config.n_pairs, config.pairs, config.seed,
-        cache_root, config.pca_dims, dist=dist, stop=stop, reporter=reporter,
+        run.teacher, teacher_taps, run.sources, config.n_pairs, config.pairs, config.seed,
+        run.paths.cache, config.pca_dims, dist=run.dist, stop=run.stop, reporter=run.reporter,
     )  # fmt: skip
     val_cache = None
-    if val_sources and config.val_pairs > 0:
+    if run.val_sources and config.val_pairs > 0:
         val_cache = build_teacher_cache(
-            teacher, teacher_taps, val_sources, config.val_pairs, config.pairs,
-            config.seed + 1, cache_root, config.pca_dims, stats=cache.stats, dist=dist,
-            stop=stop, reporter=reporter,
+            run.teacher, teacher_taps, run.val_sources, config.val_pairs, config.pairs,
+            config.seed + 1, run.paths.cache, config.pca_dims, stats=cache.stats, dist=run.dist,
+            stop=run.stop, reporter=run.reporter,
         )  # fmt: skip
-    teacher_s = time.perf_counter() - t0
-    teacher_crops = cache.computed + (val_cache.computed if val_cache else 0)
+    return cache, val_cache, time.perf_counter() - t0
 
-    # 2. the student, adapters and optimiser.
+
+def _set_up(run: _Run, cache: TeacherCache, state: dict[str, Any] | None) -> _Training:
+    """The student, adapters, losses and optimiser: seeded fresh, or as the checkpoint left
+    them (its random state restored last, so a resumed run continues bit-identically)."""
+    config, device = run.config, run.dist.device
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
-    dims = {t: cache.stats[t].dims for t in teacher_taps}
-    model = _build(config, teacher, dims)
+    dims = {t: cache.stats[t].dims for _, t in config.fidelity_pairs}
+    model = _build(config, run.teacher, dims)
     student = model.student
     trackers = {
         t: tr.to(device) for t, tr in _trackers(config, student, config.tracking_taps).items()
@@ -673,138 +764,72 @@ def _distill(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    steps_per_epoch = len(cache) // config.batch_size
-    total_steps = steps_per_epoch * config.epochs
-    epoch, batch, step, elapsed = 0, 0, 0, 0.0
-    resumed_losses: dict[str, float] = {}
+    progress = _Progress()
     if state is not None:
         try:
             model.student.load_state_dict(state["student"])
             model.adapters.load_state_dict(state["adapters"])
             optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise UsageError(f"--resume {resume}: damaged checkpoint ({exc})") from None
-        epoch, batch, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
-        elapsed = float(state.get("elapsed_s", 0.0))
-        resumed_losses = dict(state.get("losses", {}))
+            raise UsageError(f"--resume {run.resume}: damaged checkpoint ({exc})") from None
+        progress = _Progress(
+            epoch=int(state["epoch"]),
+            batch=int(state["batch"]),
+            step=int(state["step"]),
+            elapsed=float(state.get("elapsed_s", 0.0)),
+            losses=dict(state.get("losses", {})),
+        )
         _set_rng_state(state.get("rng", {}))
-        run_record = {**state.get("run", {}), **run_record}
+    return _Training(model, optimizer, losses, eval_trackers, progress)
+
+
+def _distill(run: _Run) -> DistillResult:
+    config, teacher, dist = run.config, run.teacher, run.dist
+    _check_taps(config, teacher)
+    device = dist.device
+    fingerprint = teacher_fingerprint(teacher)
+    data_fp = _digest(data_fingerprint(run.sources))
+    inputs = {"teacher": fingerprint, "data": data_fp}
+    state = _resume_state(run.resume, config, inputs)
+
+    # 1. teacher targets, computed once.
+    cache, val_cache, teacher_s = _teacher_targets(run)
+    teacher_crops = cache.computed + (val_cache.computed if val_cache else 0)
+    teacher_taps = [t for _, t in config.fidelity_pairs]
+
+    # 2. the student, adapters and optimiser.
+    training = _set_up(run, cache, state)
+    model, progress = training.model, training.progress
+    run_record = run.run_record if state is None else {**state.get("run", {}), **run.run_record}
+    steps_per_epoch = len(cache) // config.batch_size
+    total_steps = steps_per_epoch * config.epochs
     train_model: nn.Module = model
     if dist.distributed:
         train_model = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    log = _Log(log_file, append=state is not None, enabled=dist.is_main)
+    log = _Log(run.paths.log, append=state is not None, enabled=dist.is_main)
     teacher_val = {}
     if val_cache is not None:
-        tmap = {t: _trackers(config, student, [s])[s] for s, t in config.fidelity_pairs}
+        tmap = {t: _trackers(config, model.student, [s])[s] for s, t in config.fidelity_pairs}
         teacher_val = _teacher_localisation(val_cache, config, tmap)
     log.write(
         event="resume" if state is not None else "start",
-        epoch=epoch, step=step, total_steps=total_steps, world_size=dist.world_size,
-        device=str(device), teacher_crops_computed=teacher_crops,
+        epoch=progress.epoch, step=progress.step, total_steps=total_steps,
+        world_size=dist.world_size, device=str(device), teacher_crops_computed=teacher_crops,
         teacher_seconds=round(teacher_s, 2), cache=str(cache.folder),
         explained_variance={t: round(cache.stats[t].explained, 4) for t in teacher_taps},
         config=config.to_dict(), **teacher_val,
     )  # fmt: skip
-
-    def save_checkpoint(e: int, b: int, last: dict[str, float]) -> None:
-        if not dist.is_main:
-            return
-        obj = {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": CHECKPOINT_VERSION,
-            "config": config.to_dict(),
-            "inputs": {"teacher": fingerprint, "data": data_fp},
-            "run": run_record,
-            "student": model.student.state_dict(),
-            "adapters": model.adapters.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": e,
-            "batch": b,
-            "step": step,
-            "elapsed_s": elapsed,
-            "rng": _rng_state(),
-            "losses": last,
-        }
-        write_checkpoint(obj, ckpt_path)
+    checkpoints = _Checkpointer(
+        run.paths.checkpoint, config, inputs, run_record, training, dist.is_main
+    )
 
     # 3. the loop.
-    reporter.stage("training", total_steps - step)
-    window: dict[str, list[float]] = {}
-    epoch_sums: dict[str, float] = {}
-    epoch_n = 0
-    val: dict[str, float] = {}
-    last: dict[str, float] = resumed_losses
-    status = "done"
     train_t0 = time.perf_counter()
     try:
-        while epoch < config.epochs:
-            order = epoch_order(config.seed, epoch, len(cache))
-            while batch < steps_per_epoch:
-                t_step = time.perf_counter()
-                lr = lr_at(config, step, total_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                idx = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-                local = np.array_split(idx, dist.world_size)[dist.rank]
-                total, parts, _ = losses(train_model, cache, local, device)
-                share = len(local) * dist.world_size / len(idx)
-                optimizer.zero_grad(set_to_none=True)
-                (total * share).backward()
-                optimizer.step()
-                step += 1
-                batch += 1
-                names = list(parts)
-                weighted = [float(parts[k].detach()) * len(local) / len(idx) for k in names]
-                flags = [float(bool(stop is not None and stop.requested))]
-                reduced = dist.sum(weighted + flags)
-                values = dict(zip(names, reduced[: len(names)], strict=True))
-                stop_now = reduced[-1] > 0
-                elapsed += time.perf_counter() - t_step
-                for k, v in values.items():
-                    window.setdefault(k, []).append(v)
-                    epoch_sums[k] = epoch_sums.get(k, 0.0) + v
-                epoch_n += 1
-                last = values
-                reporter.advance(
-                    1, epoch=epoch + 1, epochs=config.epochs, lr=lr,
-                    fidelity=values["fidelity"], tracking=values["tracking"],
-                )  # fmt: skip
-                if step % log_every == 0:
-                    log.write(
-                        event="step", epoch=epoch + 1, step=step, lr=lr,
-                        seconds=round(elapsed, 2),
-                        **{k: round(float(np.mean(v)), 6) for k, v in window.items()},
-                    )  # fmt: skip
-                    window = {}
-                if stop_now or (max_steps is not None and step >= max_steps):
-                    save_checkpoint(epoch, batch, last)
-                    log.write(event="stopped", epoch=epoch + 1, step=step, seconds=elapsed,
-                              checkpoint=str(ckpt_path))  # fmt: skip
-                    if stop_now:
-                        raise DistillInterrupted(
-                            f"stopped after step {step} of {total_steps}; the checkpoint "
-                            f"{ckpt_path} holds the run: add --resume {ckpt_path} to continue"
-                        )
-                    status = "stopped"
-                    break
-            if status == "stopped":
-                break
-            epoch += 1
-            batch = 0
-            means = {k: v / max(epoch_n, 1) for k, v in epoch_sums.items()}
-            if val_cache is not None:
-                model.eval()
-                val = _evaluate(model, val_cache, losses, eval_trackers, device, 64)
-                model.train()
-            save_checkpoint(epoch, 0, means)
-            log.write(event="epoch", epoch=epoch, step=step, seconds=round(elapsed, 2),
-                      **{k: round(v, 6) for k, v in means.items()},
-                      **{k: round(v, 6) for k, v in val.items()})  # fmt: skip
-            reporter.message(_epoch_line(epoch, config.epochs, means, val))
-            last, epoch_sums, epoch_n = means, {}, 0
+        status, val = _train(run, training, train_model, cache, val_cache, log, checkpoints)
     finally:
         log.close()
     train_s = time.perf_counter() - train_t0
@@ -813,45 +838,148 @@ def _distill(
         "teacher_seconds": teacher_s,
         "teacher_crops": float(teacher_crops),
         "train_seconds": train_s,
-        "steps_this_run": float(step),
+        "steps_this_run": float(progress.step),
     }
     result = DistillResult(
-        status=status, out=None, checkpoint=ckpt_path, log=log_file, steps=step, losses=last,
-        val=val, teacher_val=teacher_val, timings=timings, cache=cache.folder,
-        student=model.student,
+        status=status, out=None, checkpoint=run.paths.checkpoint, log=run.paths.log,
+        steps=progress.step, losses=progress.losses, val=val, teacher_val=teacher_val,
+        timings=timings, cache=cache.folder, student=model.student,
     )  # fmt: skip
     if status != "done":
         return result
-    meta = {
+    meta = _student_meta(run, run_record, progress, cache, val, teacher_val, inputs)
+    if dist.is_main:
+        save_student(run.paths.out, model.student, meta)
+        result.out = run.paths.out
+    result.meta = meta
+    dist.barrier()
+    return result
+
+
+def _train(
+    run: _Run,
+    training: _Training,
+    train_model: nn.Module,
+    cache: TeacherCache,
+    val_cache: TeacherCache | None,
+    log: _Log,
+    checkpoints: _Checkpointer,
+) -> tuple[str, dict[str, float]]:
+    """The epochs still to do: ("done" | "stopped", validation metrics). ``training.progress``
+    follows every step; a Ctrl-C (on any rank) stops at a step boundary with a checkpoint."""
+    config, dist, stop = run.config, run.dist, run.stop
+    model, optimizer, losses = training.model, training.optimizer, training.losses
+    device = dist.device
+    p = training.progress
+    steps_per_epoch = len(cache) // config.batch_size
+    total_steps = steps_per_epoch * config.epochs
+    run.reporter.stage("training", total_steps - p.step)
+    window: dict[str, list[float]] = {}
+    epoch_sums: dict[str, float] = {}
+    epoch_n = 0
+    val: dict[str, float] = {}
+    while p.epoch < config.epochs:
+        order = epoch_order(config.seed, p.epoch, len(cache))
+        while p.batch < steps_per_epoch:
+            t_step = time.perf_counter()
+            lr = lr_at(config, p.step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            idx = order[p.batch * config.batch_size : (p.batch + 1) * config.batch_size]
+            local = np.array_split(idx, dist.world_size)[dist.rank]
+            total, parts, _ = losses(train_model, cache, local, device)
+            share = len(local) * dist.world_size / len(idx)
+            optimizer.zero_grad(set_to_none=True)
+            (total * share).backward()
+            optimizer.step()
+            p.step += 1
+            p.batch += 1
+            names = list(parts)
+            weighted = [float(parts[k].detach()) * len(local) / len(idx) for k in names]
+            flags = [float(bool(stop is not None and stop.requested))]
+            reduced = dist.sum(weighted + flags)
+            values = dict(zip(names, reduced[: len(names)], strict=True))
+            stop_now = reduced[-1] > 0
+            p.elapsed += time.perf_counter() - t_step
+            for k, v in values.items():
+                window.setdefault(k, []).append(v)
+                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+            epoch_n += 1
+            p.losses = values
+            run.reporter.advance(
+                1, epoch=p.epoch + 1, epochs=config.epochs, lr=lr,
+                fidelity=values["fidelity"], tracking=values["tracking"],
+            )  # fmt: skip
+            if p.step % run.log_every == 0:
+                log.write(
+                    event="step", epoch=p.epoch + 1, step=p.step, lr=lr,
+                    seconds=round(p.elapsed, 2),
+                    **{k: round(float(np.mean(v)), 6) for k, v in window.items()},
+                )  # fmt: skip
+                window = {}
+            if stop_now or (run.max_steps is not None and p.step >= run.max_steps):
+                checkpoints.save(p, p.losses)
+                log.write(event="stopped", epoch=p.epoch + 1, step=p.step, seconds=p.elapsed,
+                          checkpoint=str(checkpoints.path))  # fmt: skip
+                if stop_now:
+                    raise DistillInterrupted(
+                        f"stopped after step {p.step} of {total_steps}; the checkpoint "
+                        f"{checkpoints.path} holds the run: add --resume {checkpoints.path} "
+                        "to continue"
+                    )
+                return "stopped", val
+        p.epoch += 1
+        p.batch = 0
+        means = {k: v / max(epoch_n, 1) for k, v in epoch_sums.items()}
+        if val_cache is not None:
+            model.eval()
+            val = _evaluate(model, val_cache, losses, training.eval_trackers, device, 64)
+            model.train()
+        checkpoints.save(p, means)
+        log.write(event="epoch", epoch=p.epoch, step=p.step, seconds=round(p.elapsed, 2),
+                  **{k: round(v, 6) for k, v in means.items()},
+                  **{k: round(v, 6) for k, v in val.items()})  # fmt: skip
+        run.reporter.message(_epoch_line(p.epoch, config.epochs, means, val))
+        p.losses, epoch_sums, epoch_n = means, {}, 0
+    return "done", val
+
+
+def _student_meta(
+    run: _Run,
+    run_record: Mapping[str, Any],
+    progress: _Progress,
+    cache: TeacherCache,
+    val: Mapping[str, float],
+    teacher_val: Mapping[str, float],
+    inputs: Mapping[str, str],
+) -> dict[str, Any]:
+    """The finished student file's metadata: how it was made and how well it did."""
+    config = run.config
+    teacher_taps = [t for _, t in config.fidelity_pairs]
+    return {
         "width": config.width,
-        "preprocessing": teacher.preprocessing,
-        "teacher": _teacher_record(teacher, fingerprint),
+        "preprocessing": run.teacher.preprocessing,
+        "teacher": _teacher_record(run.teacher, inputs["teacher"]),
         "training": {
             "method": "distillation: fidelity (1x1 adapters, standardised/PCA teacher maps) "
             "+ DCF tracking loss",
             "settings": config.to_dict(),
-            "data": describe_sources(sources),
-            "data_digest": data_fp,
-            "validation": describe_sources(val_sources) if val_sources else None,
-            "steps": step,
-            "world_size": dist.world_size,
-            "device": device.type,
-            "train_seconds": round(elapsed, 1),
+            "data": describe_sources(run.sources),
+            "data_digest": inputs["data"],
+            "validation": describe_sources(run.val_sources) if run.val_sources else None,
+            "steps": progress.step,
+            "world_size": run.dist.world_size,
+            "device": run.dist.device.type,
+            "train_seconds": round(progress.elapsed, 1),
             "teacher_pca_explained": {t: round(cache.stats[t].explained, 4) for t in teacher_taps},
             **{k: v for k, v in run_record.items() if k in ("command", "data_paths")},
         },
         "metrics": {
-            "final_losses": {k: round(v, 6) for k, v in last.items()},
+            "final_losses": {k: round(v, 6) for k, v in progress.losses.items()},
             **{k: round(v, 6) for k, v in val.items()},
             **{k: round(v, 6) for k, v in teacher_val.items()},
         },
     }
-    if dist.is_main:
-        save_student(out, model.student, meta)
-        result.out = out
-    result.meta = meta
-    dist.barrier()
-    return result
 
 
 def _epoch_line(epoch: int, epochs: int, means: Mapping[str, float], val: Mapping[str, float]):

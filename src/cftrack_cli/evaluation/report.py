@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from cftrack_cli.evaluation.datasets import Dataset
 from cftrack_cli.evaluation.failure import FailureFrames, failure_frames, pool
@@ -33,37 +36,77 @@ from cftrack_cli.evaluation.metrics import (
 from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.io.atomic import atomic_write_text, partial_path
 
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported number: its key in :class:`Scores`, its names, and how it is computed."""
+
+    key: str
+    short: str  # terminal column
+    header: str  # Markdown column
+    rule: str  # the convention, in words (JSON, Markdown and the terminal caption quote it)
+
+
+# The scoring conventions, written once; the JSON, the Markdown and the terminal table quote them.
+METRICS = (
+    Metric(
+        "success_auc",
+        "AUC",
+        "Success AUC",
+        "mean over t = 0:0.05:1 (21 points) of the fraction of frames with IoU > t (ground truth "
+        "against itself scores 20/21 = 0.952, as in the OTB toolkit)",
+    ),
+    Metric(
+        "precision_20", "P@20", "Precision@20px", "fraction of frames with centre error <= 20 px"
+    ),
+    Metric(
+        "norm_precision",
+        "NP",
+        "Norm. precision",
+        "mean over t = 0:0.01:0.5 of the fraction of frames with centre error / ground-truth "
+        "w, h (per axis) <= t",
+    ),
+    Metric("success_50", "SR@.5", "Success@0.5", "fraction of frames with IoU > 0.5"),
+)
+assert tuple(m.key for m in METRICS) == METRIC_KEYS
+
+FRAMES_RULE = (
+    "frames with absent ground truth (NaN or zero size) are not scored; the first frame is "
+    "scored; a missing or NaN prediction scores IoU 0 and infinite centre error"
+)
+OVERALL_RULE = (
+    "each row is the mean over the sequences it has results for (each sequence weighs the "
+    "same); 'common' = mean over the sequences every row has"
+)
+FPS_RULE = (
+    "frames / seconds in the tracker's update (decoding and the init frame excluded), pooled "
+    "over sequences; none for external results"
+)
+FAILURE_RULE = (
+    "frames with IoU < 0.05 are 'failed', IoU > 0.3 'tracked'; score AUROC = the chance a "
+    "tracked frame scores above a failed one (0.5: the score says nothing); lost on failed / "
+    "lost on tracked = the share flagged lost; pooled over sequences"
+)
+
 CONVENTIONS = {
     "boxes": "x,y,w,h; result files and ground truth both 1-based (OTB), scored as read",
-    "success": "fraction of frames with IoU > t, t = 0:0.05:1 (21 points); success_auc = mean "
-    "of the curve (ground truth against itself: 20/21 = 0.952)",
-    "success_50": "success at IoU > 0.5",
-    "precision": "fraction of frames with centre error <= t px, t = 0..50; precision_20 at 20 px",
-    "norm_precision": "centre error divided by the ground-truth w, h per axis; fraction <= t "
-    "for t = 0:0.01:0.5, norm_precision = mean of that curve",
-    "frames": "frames with absent ground truth (NaN or zero size) are not scored; the first "
-    "frame is scored; a missing or NaN prediction scores IoU 0 and infinite centre error",
-    "overall": "mean over the sequences a tracker has results for (each sequence weighs the "
-    "same); 'common' = mean over the sequences every row has",
-    "fps": "frames / seconds in tracker update (decoding and the init frame excluded), pooled "
-    "over sequences; null for external results",
-    "failure_detection": "frames with IoU < 0.05 are 'failed', IoU > 0.3 'tracked'; score_auroc "
-    "= P(a tracked frame scores above a failed one); lost_on_failed / lost_on_tracked = share "
-    "flagged lost; pooled over sequences; null where the tracker has no lost flag",
+    **{m.key: m.rule for m in METRICS},
+    "curves": "success over IoU thresholds 0:0.05:1, precision over 0..50 px, normalised "
+    "precision over 0:0.01:0.5",
+    "frames": FRAMES_RULE,
+    "overall": OVERALL_RULE,
+    "fps": FPS_RULE,
+    "failure_detection": FAILURE_RULE + "; null where the tracker has no lost flag",
 }
 
-_SHORT = {
-    "success_auc": "AUC",
-    "precision_20": "P@20",
-    "norm_precision": "NP",
-    "success_50": "SR@.5",
-}
-_HEADERS = {
-    "success_auc": "Success AUC",
-    "precision_20": "Precision@20px",
-    "norm_precision": "Norm. precision",
-    "success_50": "Success@0.5",
-}
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _markdown_rule(text: str) -> str:
+    """A rule with its comparisons in bold (``IoU **>** t``): the part readers misremember."""
+    return re.sub(r" (<=|>=|<|>) ", r" **\1** ", text)
 
 
 @dataclass
@@ -251,6 +294,21 @@ def plot_sequences(rows: list[Row], dataset: Dataset) -> tuple[list[str] | None,
     return None, "each row on its own sequences"
 
 
+@dataclass(frozen=True)
+class PlotSpec:
+    """One OTB-style plot: a curve per row against thresholds, legend by a summary score."""
+
+    filename: str
+    title: str
+    xlabel: str
+    ylabel: str
+    thresholds: np.ndarray
+    curve: Callable[[Scores], np.ndarray]
+    score: Callable[[Scores], float]
+    legend_corner: str
+    xlim: tuple[float, float]
+
+
 def write_plots(rows: list[Row], dataset: Dataset, folder: Path) -> list[Path]:
     """``success.png`` and ``precision.png`` in the style of OTB figures."""
     import matplotlib
@@ -262,7 +320,7 @@ def write_plots(rows: list[Row], dataset: Dataset, folder: Path) -> list[Path]:
     curves = [(r, r.overall(sequences)) for r in rows]
     curves = [(r, s) for r, s in curves if s is not None]
     specs = [
-        (
+        PlotSpec(
             "success.png",
             f"Success plots of OPE on {dataset.name} ({scope})",
             "Overlap threshold",
@@ -273,7 +331,7 @@ def write_plots(rows: list[Row], dataset: Dataset, folder: Path) -> list[Path]:
             "lower left",
             (0.0, 1.0),
         ),
-        (
+        PlotSpec(
             "precision.png",
             f"Precision plots of OPE on {dataset.name} ({scope})",
             "Location error threshold (pixels)",
@@ -292,33 +350,34 @@ def write_plots(rows: list[Row], dataset: Dataset, folder: Path) -> list[Path]:
         for i, (r, _) in enumerate(by_auc)
     }
     written = []
-    for filename, title, xlabel, ylabel, xs, curve, score, corner, xlim in specs:
+    for spec in specs:
+        score = spec.score
         order = sorted(curves, key=lambda rs, score=score: (-score(rs[1]), rs[0].name.lower()))
         outside = len(order) > 10
         fig, ax = plt.subplots(figsize=(10.5 if outside else 8.0, 6.0), dpi=150)
         for row, scores in order:
             colour, dashes = style[row.name]
             ax.plot(
-                xs,
-                curve(scores),
+                spec.thresholds,
+                spec.curve(scores),
                 color=colour,
                 linestyle=dashes,
                 linewidth=1.6 if row.external else 2.6,
                 label=f"{row.name} [{score(scores):.3f}]",
             )
-        ax.set_xlim(*xlim)
+        ax.set_xlim(*spec.xlim)
         ax.set_ylim(0.0, 1.0)
-        ax.set_xlabel(xlabel, fontsize=12)
-        ax.set_ylabel(ylabel, fontsize=12)
-        ax.set_title(title, fontsize=12)
+        ax.set_xlabel(spec.xlabel, fontsize=12)
+        ax.set_ylabel(spec.ylabel, fontsize=12)
+        ax.set_title(spec.title, fontsize=12)
         ax.grid(True, linestyle=":", linewidth=0.8, alpha=0.8)
         ax.tick_params(labelsize=10)
         if outside:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=True)
         else:
-            ax.legend(loc=corner, fontsize=9, frameon=True, framealpha=0.9)
+            ax.legend(loc=spec.legend_corner, fontsize=9, frameon=True, framealpha=0.9)
         fig.tight_layout()
-        path = folder / filename
+        path = folder / spec.filename
         tmp = partial_path(path)
         try:
             fig.savefig(tmp, format="png")
@@ -368,7 +427,7 @@ def _markdown_table(header: list[str], cells: list[list[str]]) -> str:
 
 
 def markdown_summary(dataset: Dataset, rows: list[Row]) -> str:
-    header = ["Tracker", *(_HEADERS[k] for k in METRIC_KEYS), "FPS", "Sequences"]
+    header = ["Tracker", *(m.header for m in METRICS), "FPS", "Sequences"]
     common = common_sequences(rows, dataset)
     n_seq = len(dataset.sequences)
     parts = [
@@ -377,13 +436,10 @@ def markdown_summary(dataset: Dataset, rows: list[Row]) -> str:
         f"Dataset `{dataset.root}` ({dataset.layout} layout): {n_seq} sequences, "
         f"{sum(s.frame_count for s in dataset.sequences)} frames. One-pass evaluation (OPE).",
         "",
-        "Conventions: success = fraction of frames with IoU **>** t for t = 0:0.05:1, AUC = mean "
-        "of those 21 points (so ground truth against itself scores 20/21 = 0.952, as in the OTB "
-        "toolkit); precision = fraction of frames with centre error **<=** 20 px; normalised "
-        "precision = mean over t = 0:0.01:0.5 of the fraction with centre error / gt size <= t; "
-        "Success@0.5 = IoU > 0.5. Frames with absent ground truth are not scored; the first "
-        "frame is. Each sequence weighs the same. FPS = frames / seconds in the tracker's "
-        "update (decoding and the init frame excluded); blank for external results.",
+        "Conventions: "
+        + "; ".join(f"{m.header} = {_markdown_rule(m.rule)}" for m in METRICS)
+        + f". {_sentence(_markdown_rule(FRAMES_RULE))}. Overall: {OVERALL_RULE}. "
+        f"FPS = {FPS_RULE}.",
         "",
         "## Overall (each row over the sequences it has results for)",
         "",
@@ -436,9 +492,7 @@ def markdown_summary(dataset: Dataset, rows: list[Row]) -> str:
         parts += [
             "## Failure detection (does the score drop when the target is lost?)",
             "",
-            "Frames with IoU < 0.05 count as failed, IoU > 0.3 as tracked. Score AUROC = the "
-            "chance a tracked frame scores above a failed one (0.5: the score says nothing). "
-            "The lost columns are the share of frames the tracker flagged lost.",
+            _sentence(_markdown_rule(FAILURE_RULE)) + ".",
             "",
             _markdown_table(
                 [
@@ -476,15 +530,14 @@ def rich_table(dataset: Dataset, rows: list[Row]) -> Any:
     show_common = bool(common) and any(len(r.scores) != len(common) for r in rows)
     table = Table(
         title=f"OPE on {dataset.name}: {len(dataset.sequences)} sequences",
-        caption="AUC: mean success over IoU > t, t=0:0.05:1; P@20: centre error <= 20 px; "
-        "NP: normalised precision; SR@.5: IoU > 0.5"
+        caption="; ".join(f"{m.short}: {m.rule}" for m in METRICS)
         + (f"; common: AUC on the {len(common)} sequences all rows have" if show_common else ""),
         caption_justify="left",
     )
     # Numbers never wrap or shorten; a long tracker name folds onto a second line instead.
     table.add_column("Tracker", style="bold", overflow="fold")
-    for key in METRIC_KEYS:
-        table.add_column(_SHORT[key], justify="right", no_wrap=True, min_width=5)
+    for m in METRICS:
+        table.add_column(m.short, justify="right", no_wrap=True, min_width=5)
     table.add_column("FPS", justify="right", no_wrap=True, min_width=5)
     table.add_column("Seqs", justify="right", no_wrap=True)
     if show_common:
