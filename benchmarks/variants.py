@@ -2,8 +2,8 @@
 speed on one sequence.
 
 A variant changes one module-level default before any tracker is built (worker processes are
-forked afterwards, so they inherit it). These are the alternatives the README's "Tried and not
-adopted" table reports:
+forked afterwards, so they inherit it). These are the alternatives the "Tried and not adopted"
+table of docs/not-adopted.md reports:
 
 * ``hard-orientation``: fHOG puts each gradient in its nearest orientation bin, as the toolbox's
   ``fhog.m`` does (``softBin=-1``), instead of interpolating between the two nearest bins;
