@@ -61,14 +61,6 @@ class FeatureStage:
             for s, off in zip(self.sizes, (float(e.offset) for e in self.extractors), strict=True)
         ]
 
-    def with_extractors(self, extractors: Sequence[FeatureExtractor]) -> None:
-        """Swap in layers of the same shapes (a target's own adapted network, say)."""
-        if [(e.dim, e.cell_size, e.offset) for e in extractors] != [
-            (e.dim, e.cell_size, e.offset) for e in self.extractors
-        ]:
-            raise ValueError("replacement layers must have the same dims, cells and offsets")
-        self.extractors = list(extractors)
-
     # -- maps ---------------------------------------------------------------------------------
     def crop(self, frame: np.ndarray, targets: Sequence[TargetGeometry]) -> np.ndarray:
         """Each target's window resized to ``sample_px``: (N, h, w, 3)."""

@@ -90,7 +90,7 @@ def default_student_path() -> Path:
     )
 
 
-def _student_cnn(weights: str | None) -> tuple[TorchBackend, Path]:
+def _student_backend(weights: str | None) -> tuple[TorchBackend, Path]:
     """The student named (or the default one) as a feature backend, and its file."""
     path = Path(weights) if weights else default_student_path()
     net, meta = load_student(path)
@@ -99,7 +99,7 @@ def _student_cnn(weights: str | None) -> tuple[TorchBackend, Path]:
 
 @register("eco-student", "ECO with the distilled student's layers + fHOG: deep features, fast")
 def eco_student(*, weights: str | None = None) -> ECOTracker:
-    cnn, path = _student_cnn(weights)
+    cnn, path = _student_backend(weights)
     return _with_network(ECOTracker(deep_params(cnn)), cnn, path)
 
 
@@ -108,7 +108,7 @@ def eco_student(*, weights: str | None = None) -> ECOTracker:
     "eco-student whose student is first fine-tuned on the target against its background",
 )
 def eco_student_online(*, weights: str | None = None, adapt_steps: int | None = None) -> ECOTracker:
-    cnn, path = _student_cnn(weights)
+    cnn, path = _student_backend(weights)
     online = OnlineParams() if adapt_steps is None else replace(OnlineParams(), steps=adapt_steps)
     return _with_network(OnlineECOTracker(deep_params(cnn), cnn, online), cnn, path)
 
