@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 
 from cftrack_cli.boxes import Box, iou
 from cftrack_cli.cf.eco_filter import gaussian_label_spectrum
@@ -123,3 +124,19 @@ def test_a_toy_learner_and_backend_track_a_synthetic_target_on_the_engine():
     assert tracker.learner is not None and tracker.learner.updates == len(frames) - 1
     assert all(0.0 <= r.score <= 1.0 for r in results)
     assert not any(r.lost for r in results)
+
+
+def test_the_stage_serves_several_targets_in_one_backend_pass():
+    frames, _ = moving_square_frames(n=1, size=(160, 120))
+    host = ToyHost(MeanIntensityBackend())
+    targets = [host._geometry(frames[0], Box(*b)) for b in ([20, 20, 28, 28], [90, 60, 30, 24])]
+    backend = MeanIntensityBackend()
+    stage = FeatureStage(backend.layers(), (64, 64))
+    both = stage.maps(frames[0], targets)
+    assert backend.forward_count == 1
+    for target, maps in zip(targets, both, strict=True):
+        (alone,) = stage.maps(frames[0], [target])
+        np.testing.assert_allclose(maps[0], alone[0], rtol=1e-6)
+    assert not np.allclose(both[0][0], both[1][0])  # two different crops
+    # normalised: unit mean square per element, whatever the content
+    assert np.mean(both[1][0] ** 2) == pytest.approx(1.0, rel=1e-4)
