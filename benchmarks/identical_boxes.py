@@ -13,7 +13,9 @@ every frame of every sequence (0.0 means bit-identical output) and exits 1 when 
 ``diff REF.npz NEW.npz`` does the same for two recordings (the slow teacher can be recorded
 from two checkouts side by side).
 Trackers that cannot run here (a missing OpenCV peer, no teacher weights) are skipped and
-named. ``--frames N`` limits every sequence to its first N frames (``--teacher-frames`` the
+named. Compare runs trackers and sequences in the order record does: OpenCV's MIL carries
+state from one run to the next within a process, so its boxes depend on that order.
+``--frames N`` limits every sequence to its first N frames (``--teacher-frames`` the
 teacher alone, which runs at about 5 frames/s); compare uses what the reference holds. One
 thread, one process: results must not depend on either, and the machine is shared.
 """
@@ -118,17 +120,18 @@ def compare(args: argparse.Namespace) -> int:
         tracker, seq, what = key.split("|")
         if what == "boxes":
             by_tracker.setdefault(tracker, {})[seq] = len(ref[key])
-    wanted = set(_trackers(args.dataset.parents[1], args.trackers))
-    all_sequences = {s.name: s for s in find_dataset(args.dataset).sequences}
+    dataset = find_dataset(args.dataset).sequences
     differs = False
     print(f"{'tracker':60s} {'frames':>6s} {'max |box diff|':>15s} {'max |score diff|':>17s}")
-    for tracker, lengths in sorted(by_tracker.items()):
-        if tracker not in wanted:
+    # Trackers and sequences in record's order: OpenCV's MIL keeps state from one run to the
+    # next in a process, so its boxes depend on which sequences it ran before.
+    for tracker in _trackers(args.dataset.parents[1], args.trackers):
+        lengths = by_tracker.get(tracker)
+        if lengths is None:
+            print(f"{tracker:60s} not in the reference")
             continue
         limit = max(lengths.values())  # the reference's frames (shorter sequences end)
-        got = _run(
-            tracker, [all_sequences[s] for s in sorted(lengths)], limit, args.teacher_weights
-        )
+        got = _run(tracker, [s for s in dataset if s.name in lengths], limit, args.teacher_weights)
         if isinstance(got, str):
             print(f"{tracker:60s} {got}")
             differs = True
