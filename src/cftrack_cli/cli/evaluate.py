@@ -18,6 +18,7 @@ from rich.progress import (
 
 from cftrack_cli.cli.common import (
     INTERRUPTED,
+    PeerModelsOption,
     TeacherPreprocessingOption,
     TeacherWeightsOption,
     WeightsOption,
@@ -68,10 +69,11 @@ def _run(
     if shard is not None:
         sequences = shard_sequences(sequences, *shard)
     jobs, skipped = plan_jobs(sequences, trackers, results, force, options)
+    notes = []
     for name in dict.fromkeys(job.tracker for job in jobs):
         # A missing, corrupt or unsafe weights file: one line now, not one per sequence; only
         # for the trackers with work left (loading VGG16 to skip finished runs is waste).
-        create_tracker(name, **options)
+        notes.append(create_tracker(name, **options).setup_note)
     where = f" (shard {shard[0]}/{shard[1]}: {len(sequences)} sequences)" if shard else ""
     if not quiet:
         err_console.print(
@@ -80,6 +82,8 @@ def _run(
             highlight=False,
             soft_wrap=True,
         )
+        for note in filter(None, notes):  # how a peer is configured (VitTrack's correction)
+            err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
     if not jobs:
         return []
     failed: list[JobResult] = []
@@ -212,6 +216,7 @@ def evaluate(
     weights: WeightsOption = None,
     teacher_weights: TeacherWeightsOption = None,
     teacher_preprocessing: TeacherPreprocessingOption = None,
+    peer_models: PeerModelsOption = None,
 ) -> None:
     """Benchmark trackers on a dataset, OTB style (one-pass evaluation).
 
@@ -250,7 +255,7 @@ def evaluate(
     names = _names(trackers, "--trackers")
     if names is not None:
         names = with_weights(names, weights)
-    options = tracker_options(teacher_weights, teacher_preprocessing)
+    options = tracker_options(teacher_weights, teacher_preprocessing, peer_models)
     only = _names(sequences, "--sequences")
     shard_kn = parse_shard(shard) if shard is not None else None
     extras = list(extra_results or [])
