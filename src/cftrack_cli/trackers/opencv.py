@@ -3,7 +3,8 @@
 They need the contrib build (``opencv-contrib-python-headless``). Where a peer reports a
 failure (``update`` returns ``ok=False``, or OpenCV raises mid-sequence) the frame is flagged
 lost and keeps the last box, so every frame has a box to score. The score is the tracker's own
-where OpenCV exposes one (``getTrackingScore``), else 1 for a tracked frame and 0 for a lost one.
+where it has one (``getTrackingScore`` of NanoTrack and VitTrack), else 1 for a tracked frame
+and 0 for a lost one.
 A box a peer cannot start on is a one-line :class:`UsageError`, checked before OpenCV sees it:
 MIL loops forever on boxes under 5 px.
 """
@@ -53,11 +54,17 @@ class OpenCVTracker(Tracker):
     reports_lost = True  # update's ok=False
 
     def __init__(
-        self, make: Callable[[], Any], min_side: int = 1, details: dict[str, Any] | None = None
+        self,
+        make: Callable[[], Any],
+        min_side: int = 1,
+        details: dict[str, Any] | None = None,
+        own_score: bool = False,
     ) -> None:
         super().__init__()
         self._make = make
         self._min_side = min_side  # smallest box side (px) OpenCV's tracker copes with
+        # getTrackingScore means something (NanoTrack, VitTrack); the others return -1.
+        self._own_score = own_score
         self._details = dict(details or {})  # what bench reports beside the timings
         self._cv: Any = None
         self._unused: Any = None  # made but not started: the next init takes it
@@ -102,10 +109,8 @@ class OpenCVTracker(Tracker):
         ok = bool(ok) and rect[2] > 0 and rect[3] > 0
         if ok:
             self._last = Box(*(float(v) for v in rect))
-        if hasattr(self._cv, "getTrackingScore"):  # NanoTrack, VitTrack
-            score = float(self._cv.getTrackingScore())
-        else:
-            score = 1.0 if ok else 0.0
+        own = self._own_score
+        score = float(self._cv.getTrackingScore()) if own else (1.0 if ok else 0.0)
         return TrackResult(self._last, score, lost=not ok)
 
 

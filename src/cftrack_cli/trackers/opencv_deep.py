@@ -120,7 +120,8 @@ def nanotrack(*, peer_models: str | None = None) -> OpenCVTracker:
     make = functools.partial(
         _create, "opencv-nano", cv2.TrackerNano.create, params, [backbone, head]
     )
-    return OpenCVTracker(make, details={"model_files": [str(backbone), str(head)]}).preload()
+    details = {"model_files": [str(backbone), str(head)]}
+    return OpenCVTracker(make, details=details, own_score=True).preload()
 
 
 @register("opencv-vit", "peer: OpenCV VitTrack (ONNX file: --peer-models)")
@@ -131,6 +132,6 @@ def vittrack(*, peer_models: str | None = None) -> OpenCVTracker:
     params.net, params.stdvalue = str(net), std
     make = functools.partial(_create, "opencv-vit", cv2.TrackerVit.create, params, [net])
     details = {"model_files": [str(net)], "stdvalue": list(std), "configuration": note}
-    tracker = OpenCVTracker(make, details=details).preload()
+    tracker = OpenCVTracker(make, details=details, own_score=True).preload()
     tracker.setup_note = f"opencv-vit: {note}"
     return tracker
