@@ -78,7 +78,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     hi = np.minimum(a[:, :2] + a[:, 2:], b[:, :2] + b[:, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
     union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    ratio = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    return np.clip(ratio, 0.0, 1.0)  # rounding can put a perfect overlap a hair above 1
 
 
 def run_sequence(seq: Path, tracker_name: str, models: Path, vit_std: str) -> float:

@@ -90,13 +90,20 @@ def test_bench_needs_a_box_without_ground_truth(tmp_path, square_folder):
     assert "--box" in result.output
 
 
-def test_bench_unknown_tracker(square_folder):
+@pytest.mark.parametrize(
+    ("trackers", "says"),
+    [("nope", "unknown tracker"), ("dcf,opencv-vit", "--peer-models")],  # no model files
+)
+def test_bench_named_tracker_unknown_or_without_its_files(
+    monkeypatch, square_folder, trackers, says
+):
+    monkeypatch.delenv("CFTRACK_PEER_MODELS", raising=False)
     folder, _ = square_folder
     result = CliRunner().invoke(
-        app, ["bench", "-t", "nope", "--sequence", str(folder), "--box", "1,1,5,5"]
+        app, ["bench", "-t", trackers, "--sequence", str(folder), "--box", "1,1,5,5"]
     )
     assert result.exit_code == 2
-    assert "unknown tracker" in result.output
+    assert says in result.output
 
 
 def test_networks_mode_times_the_cnn_alone(tmp_path, square_folder):
@@ -148,16 +155,6 @@ def test_bench_with_no_arguments_times_what_is_available(tmp_path, monkeypatch):
         n in skipped[0] for n in ("eco-teacher", "opencv-nano", "opencv-vit")
     )
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
-
-
-def test_bench_named_tracker_without_its_files_is_an_error(monkeypatch, square_folder):
-    monkeypatch.delenv("CFTRACK_PEER_MODELS", raising=False)
-    folder, _ = square_folder
-    result = CliRunner().invoke(
-        app, ["bench", "-t", "dcf,opencv-vit", "--sequence", str(folder), "--box", "20,20,28,28"]
-    )
-    assert result.exit_code == 2
-    assert "--peer-models" in result.output
 
 
 def test_bench_times_the_deep_peers_beside_ours(tmp_path, square_folder):
