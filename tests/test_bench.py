@@ -157,6 +157,17 @@ def test_bench_with_no_arguments_times_what_is_available(tmp_path, monkeypatch):
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
 
 
+def test_bench_default_list_does_not_skip_a_folder_the_user_gave(tmp_path, square_folder):
+    folder, _ = square_folder
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--peer-models", str(tmp_path / "absent"), "--sequence", str(folder),
+         "--box", "1,1,5,5"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "no such folder" in result.output
+
+
 def test_bench_times_the_deep_peers_beside_ours(tmp_path, square_folder):
     from conftest import shared_path
 

@@ -27,7 +27,7 @@ from cftrack_cli.io.annotations import first_box
 from cftrack_cli.io.atomic import atomic_write_text, check_output_file
 from cftrack_cli.io.frames import open_frames
 from cftrack_cli.trackers import Tracker, create_tracker, tracker_names
-from cftrack_cli.trackers.registry import distinct_display_names, spec_of
+from cftrack_cli.trackers.registry import distinct_display_names, spec_of, split_name
 
 DEFAULT_TRACKERS = (
     "eco-student",
@@ -79,14 +79,16 @@ def _choose_trackers(names: str | None) -> list[str]:
 
 def _available(names: list[str], options: dict[str, str], explicit: bool) -> dict[str, Tracker]:
     """One tracker of each name; the unavailable ones (no weights, no model files) fail the
-    command when named with --trackers and are skipped, in one line, from the default list."""
+    command when asked for (named with --trackers, or given a file or folder that does not
+    serve) and are skipped, in one line, from the default list."""
     made: dict[str, Tracker] = {}
     skipped: list[str] = []
     for name in names:
         try:
             made[name] = create_tracker(name, **options)
         except UsageError as exc:
-            if explicit:
+            asked = split_name(name)[1] is not None or spec_of(name).options & options.keys()
+            if explicit or asked:
                 raise
             skipped.append(f"{name} ({str(exc).split(': ')[0]})")
     if skipped:
@@ -232,7 +234,7 @@ def bench(
     \b
     Examples:
       cftrack bench --cpu-cores 1
-      cftrack bench --cpu-cores 1 -t dcf,opencv-csrt --sequence clip.mp4 --box 10,20,50,40
+      cftrack bench -t dcf,opencv-csrt --sequence clip.mp4 --box 10,20,50,40
     """
     if json_path is not None:  # before minutes of timing, not after
         check_output_file(json_path, "--json", overwrite)
