@@ -65,6 +65,22 @@ def _one_run(job: tuple[str, str, str, tuple[int, int]]) -> tuple[str, str, int,
     )
 
 
+def _mean_and_error(auc: np.ndarray) -> tuple[float, float]:
+    """Mean AUC of a (starts, sequences) table and its standard error over the starts."""
+    per_start = auc.mean(axis=1)
+    return float(per_start.mean()), float(per_start.std(ddof=1) / np.sqrt(len(per_start)))
+
+
+def _families(manifest: Path, names: list[str]) -> dict[str, list[str]]:
+    """Benchmark family -> the measured sequences in it, in manifest order."""
+    entries = json.loads(manifest.read_text())["sequences"]
+    out: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry["name"] in names:
+            out.setdefault(entry["family"], []).append(entry["name"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dataset", type=Path, help="benchmark folder (any layout cftrack eval reads)")
@@ -73,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sequences", help="comma-separated subset (default: all)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--families",
+        type=Path,
+        help="a manifest naming each sequence's benchmark family (the dev benchmark's "
+        "MANIFEST.json: sequences[].name, .family); adds a mean per family",
+    )
     args = ap.parse_args(argv)
 
     from cftrack_cli.evaluation.datasets import find_dataset
@@ -91,14 +113,25 @@ def main(argv: list[str] | None = None) -> int:
         for tracker, sequence, k, value in pool.map(_one_run, jobs):
             auc[tracker][k, names.index(sequence)] = value
 
+    families = _families(args.families, names) if args.families else {}
     report = {}
     for t in trackers:
-        per_start = auc[t].mean(axis=1)
-        mean, sem = float(per_start.mean()), float(per_start.std(ddof=1) / np.sqrt(args.starts))
+        mean, sem = _mean_and_error(auc[t])
         per_seq = dict(zip(names, auc[t].mean(axis=0).round(4).tolist(), strict=True))
         report[t] = {"success_auc": mean, "standard_error": sem, "sequences": per_seq}
         cells = " ".join(f"{s}={v:.3f}" for s, v in per_seq.items())
         print(f"{t}: AUC {mean:.3f} +- {sem:.3f} over {args.starts} starts | {cells}", flush=True)
+        if families:
+            report[t]["families"] = {}
+            for family, members in families.items():
+                columns = [names.index(s) for s in members]
+                f_mean, f_sem = _mean_and_error(auc[t][:, columns])
+                report[t]["families"][family] = {
+                    "success_auc": f_mean,
+                    "standard_error": f_sem,
+                    "sequences": len(columns),
+                }
+                print(f"  {family} ({len(columns)}): {f_mean:.3f} +- {f_sem:.3f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"starts": args.starts, "trackers": report}, indent=1))
     return 0

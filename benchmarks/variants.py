@@ -2,8 +2,8 @@
 speed on one sequence.
 
 A variant changes one module-level default before any tracker is built (worker processes are
-forked afterwards, so they inherit it). These are the alternatives the README's "Tried and not
-adopted" table reports:
+forked afterwards, so they inherit it). These are the alternatives the "Tried and not adopted"
+table of docs/not-adopted.md reports:
 
 * ``hard-orientation``: fHOG puts each gradient in its nearest orientation bin, as the toolbox's
   ``fhog.m`` does (``softBin=-1``), instead of interpolating between the two nearest bins;
@@ -59,10 +59,46 @@ def _student_dims_3_12() -> Callable[[], None]:
     return undo
 
 
+def _deep_published() -> Callable[[], None]:
+    """Deep presets on ECO's published deep OTB setting where ours differs from it."""
+    from dataclasses import replace
+
+    from cftrack_cli.cf.eco_filter import SolverParams
+    from cftrack_cli.trackers import eco_deep
+
+    before = eco_deep.deep_params
+
+    def published(cnn: object) -> object:
+        return replace(
+            before(cnn),
+            max_sample_area=300.0**2,
+            learning_rate=0.011,
+            n_samples=50,
+            skip_after_frame=1,
+            cg_forgetting_rate=80.0,
+            solver=replace(
+                SolverParams(),
+                precond_data=0.3,
+                precond_reg=0.02,
+                precond_proj=75.0,
+                projection_reg=2e-8,
+                init_cg_iter=20,
+            ),
+        )
+
+    eco_deep.deep_params = published
+
+    def undo() -> None:
+        eco_deep.deep_params = before
+
+    return undo
+
+
 #: name -> a function that applies the variant and returns how to undo it
 VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "hard-orientation": _hard_orientation,
     "dims-3-12": _student_dims_3_12,
+    "deep-published": _deep_published,
 }
 
 

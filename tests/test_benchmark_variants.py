@@ -1,7 +1,7 @@
 """benchmarks/variants.py: each variant changes what trackers are built with, and undoes it.
 
-The README's "Tried and not adopted" figures are reproduced with this script; these tests keep
-it pointing at the defaults it claims to change.
+The figures of docs/not-adopted.md ("Tried and not adopted") are reproduced with this script;
+these tests keep it pointing at the defaults it claims to change.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The reliability battery: bad input, existing outputs, interruption and untrusted weights.
 
-One test per case of the README's "What happens when..." list, over all four commands. Every
+One test per case of docs/reliability.md ("What happens when..."), over all four commands. Every
 failure must be one line on stderr (``cftrack: error: ...``) with the documented exit status and
 no traceback. Inputs are tiny and made on the fly; the tracker is the fast ``dcf`` unless a case
 is about another one.

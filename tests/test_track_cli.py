@@ -188,3 +188,59 @@ def test_crossing_pipeline_follows_the_pedestrian(tmp_path):
     assert rows.shape == (len(gt), 7)
     ious = [iou(Box(*r[1:5]), Box(*g)) for r, g in zip(rows, gt, strict=True)]
     assert np.mean(ious) > 0.5
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_option_sizes_every_library_pool(tmp_path, square_video, threads):
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from cftrack_cli.threads import library_threads
+
+    video, boxes = square_video
+    with library_threads(torch.get_num_threads()):  # restores this process's pools after
+        result = CliRunner().invoke(
+            app,
+            ["track", str(video), "-b", box_arg(boxes[0]), "--csv", "-", "--no-video"]
+            + (["--threads", str(threads)] if threads != 1 else []),
+        )
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == threads
+        assert cv2.getNumThreads() == threads
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_track_gives_the_boxes_eval_scores(tmp_path, threads):
+    """``track`` at any thread count and ``eval``'s single-threaded runner agree exactly."""
+    from cftrack_cli.evaluation.runner import single_thread_libraries
+    from cftrack_cli.io.frames import open_frames
+    from cftrack_cli.trackers import create_tracker
+    from cftrack_cli.trackers.session import track_frames
+
+    clip = SAMPLE / "bag.avi"
+    first = "291,127,146,132"
+    result = run_cli(
+        "track",
+        str(clip),
+        "-b",
+        first,
+        "--csv",
+        "-",
+        "--no-video",
+        "-q",
+        "--max-frames",
+        "40",
+        "--threads",
+        threads,
+    )
+    assert result.returncode == 0, result.stderr
+    tracked = read_csv(result.stdout)[:, 1:5]
+    with single_thread_libraries(), open_frames(str(clip)) as frames:
+        steps = track_frames(create_tracker("eco-student"), frames, Box(291, 127, 146, 132), 40)
+        expected = np.array([tuple(s.result.box) for s in steps])
+    np.testing.assert_allclose(tracked, expected, atol=0.01)  # the CSV keeps 2 decimals

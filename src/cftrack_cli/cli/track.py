@@ -35,6 +35,7 @@ from cftrack_cli.io.annotations import first_box
 from cftrack_cli.io.atomic import ensure_writable_dir, refuse_existing
 from cftrack_cli.io.frames import open_frames
 from cftrack_cli.io.writers import AnnotatedVideoWriter, TrackCsvWriter, draw_box
+from cftrack_cli.threads import set_library_threads
 from cftrack_cli.trackers import create_tracker, tracker_names
 from cftrack_cli.trackers.registry import split_name
 from cftrack_cli.trackers.session import track_frames
@@ -130,6 +131,15 @@ def track(
             f"against its background (the tracker {ONLINE_TRACKER}).",
         ),
     ] = False,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Threads for the network and OpenCV (ECO's linear algebra always uses one, "
+            "so the boxes are the same at any count). 1, the default, is cftrack's one-core "
+            "promise and keeps a busy machine from slowing tracking; more help eco-teacher.",
+        ),
+    ] = 1,
     weights: WeightsOption = None,
     teacher_weights: TeacherWeightsOption = None,
     teacher_preprocessing: TeacherPreprocessingOption = None,
@@ -146,6 +156,7 @@ def track(
     Example: cftrack track samples/bag.avi --box 291,127,146,132
     """
     init_box = _initial_box(box, box_file, box_file_origin)
+    set_library_threads(threads)
     (name,) = with_weights([_online_variant(tracker) if online_adapt else tracker], weights)
     the_tracker = create_tracker(
         name, **tracker_options(teacher_weights, teacher_preprocessing, peer_models)
