@@ -90,13 +90,20 @@ def test_bench_needs_a_box_without_ground_truth(tmp_path, square_folder):
     assert "--box" in result.output
 
 
-def test_bench_unknown_tracker(square_folder):
+@pytest.mark.parametrize(
+    ("trackers", "says"),
+    [("nope", "unknown tracker"), ("dcf,opencv-vit", "--peer-models")],  # no model files
+)
+def test_bench_named_tracker_unknown_or_without_its_files(
+    monkeypatch, square_folder, trackers, says
+):
+    monkeypatch.delenv("CFTRACK_PEER_MODELS", raising=False)
     folder, _ = square_folder
     result = CliRunner().invoke(
-        app, ["bench", "-t", "nope", "--sequence", str(folder), "--box", "1,1,5,5"]
+        app, ["bench", "-t", trackers, "--sequence", str(folder), "--box", "1,1,5,5"]
     )
     assert result.exit_code == 2
-    assert "unknown tracker" in result.output
+    assert says in result.output
 
 
 def test_networks_mode_times_the_cnn_alone(tmp_path, square_folder):
@@ -124,3 +131,56 @@ def test_networks_mode_times_the_cnn_alone(tmp_path, square_folder):
     assert entry["ms"] > 0 and entry["parameters"] > 10_000 and entry["macs"] > 1e6
     assert entry["file_bytes"] == student.stat().st_size
     assert entry["taps"] == ["conv3_3", "conv5_3"]
+
+
+def test_bench_with_no_arguments_times_what_is_available(tmp_path, monkeypatch):
+    """A fresh machine: no VGG16 weights, no peer models, run from an empty folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for var in ("CFTRACK_TEACHER_WEIGHTS", "CFTRACK_PEER_MODELS"):
+        monkeypatch.delenv(var, raising=False)
+    out = tmp_path / "bench.json"
+    # --frames/--repeats only keep the test short; the clip and the trackers are the defaults.
+    result = CliRunner().invoke(
+        app, ["bench", "--cpu-cores", "1", "--frames", "4", "--repeats", "1", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["sequence"].endswith("bag.avi")
+    timed = set(report["trackers"])
+    assert {"eco-student", "dcf", "opencv-csrt"} <= timed
+    assert not timed & {"eco-teacher", "opencv-nano", "opencv-vit"}
+    skipped = [line for line in result.output.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and all(
+        n in skipped[0] for n in ("eco-teacher", "opencv-nano", "opencv-vit")
+    )
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_bench_default_list_does_not_skip_a_folder_the_user_gave(tmp_path, square_folder):
+    folder, _ = square_folder
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--peer-models", str(tmp_path / "absent"), "--sequence", str(folder),
+         "--box", "1,1,5,5"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "no such folder" in result.output
+
+
+def test_bench_times_the_deep_peers_beside_ours(tmp_path, square_folder):
+    from conftest import shared_path
+
+    peers = shared_path("weights", "peers")
+    folder, boxes = square_folder
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app,
+        ["bench", "-t", "opencv-nano,opencv-vit,dcf", "--peer-models", str(peers),
+         "--sequence", str(folder), "--box", ",".join(str(v) for v in boxes[0]),
+         "--frames", "6", "--repeats", "1", "--json", str(out), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    vit = json.loads(out.read_text())["trackers"]["opencv-vit"]
+    assert vit["fps"] > 0 and "configuration" in vit and len(vit["stdvalue"]) == 4
+    assert "note: opencv-vit:" in result.output

@@ -13,6 +13,7 @@ from rich.table import Table
 from cftrack_cli.bench import machine_info, pin_to_cores, time_networks, time_trackers
 from cftrack_cli.boxes import Box, parse_box
 from cftrack_cli.cli.common import (
+    PeerModelsOption,
     TeacherPreprocessingOption,
     TeacherWeightsOption,
     WeightsOption,
@@ -25,20 +26,33 @@ from cftrack_cli.errors import UsageError
 from cftrack_cli.io.annotations import first_box
 from cftrack_cli.io.atomic import atomic_write_text, check_output_file
 from cftrack_cli.io.frames import open_frames
-from cftrack_cli.trackers import create_tracker, tracker_names
-from cftrack_cli.trackers.registry import distinct_display_names
+from cftrack_cli.trackers import Tracker, create_tracker, tracker_names
+from cftrack_cli.trackers.registry import distinct_display_names, spec_of, split_name
 
-DEFAULT_TRACKERS = ("eco-student", "eco-teacher", "eco-hc", "dcf", "opencv-csrt", "opencv-kcf")
+DEFAULT_TRACKERS = (
+    "eco-student",
+    "eco-teacher",
+    "eco-hc",
+    "dcf",
+    "opencv-nano",
+    "opencv-vit",
+    "opencv-csrt",
+    "opencv-kcf",
+)
 SAMPLE = "bag.avi"
+#: The package's own copy of samples/ (a link in a checkout, package data in a wheel).
+PACKAGE_SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+WIDTH = 80  # the tables fit a standard terminal; --json keeps every figure
 
 
 def _default_sequence() -> Path:
-    """The shipped sample: ./samples/ or the checkout this package runs from."""
-    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        candidate = root / "samples" / SAMPLE
-        if candidate.exists():
-            return candidate
-    raise UsageError(f"samples/{SAMPLE} not found here; give --sequence VIDEO_OR_FOLDER")
+    """The clip the package carries: ``samples/bag.avi``."""
+    candidate = PACKAGE_SAMPLES / SAMPLE
+    if not candidate.is_file():
+        raise UsageError(
+            f"this installation lacks its sample clip {candidate}; give --sequence VIDEO_OR_FOLDER"
+        )
+    return candidate
 
 
 def _sequence_box(source: Path, box: str | None) -> Box:
@@ -63,35 +77,75 @@ def _choose_trackers(names: str | None) -> list[str]:
     return chosen
 
 
-def _table(results: dict[str, Any], baseline: str | None) -> Table:
-    stages = sorted({k for r in results.values() for k in r["stages_ms"]} - {"other"})
-    table = Table(title="update speed (init excluded), median of repeats", title_justify="left")
+def _available(names: list[str], options: dict[str, str], explicit: bool) -> dict[str, Tracker]:
+    """One tracker of each name; the unavailable ones (no weights, no model files) fail the
+    command when asked for (named with --trackers, or given a file or folder that does not
+    serve) and are skipped, in one line, from the default list."""
+    made: dict[str, Tracker] = {}
+    skipped: list[str] = []
+    for name in names:
+        try:
+            made[name] = create_tracker(name, **options)
+        except UsageError as exc:
+            asked = split_name(name)[1] is not None or spec_of(name).options & options.keys()
+            if explicit or asked:
+                raise
+            skipped.append(f"{name} ({str(exc).split(': ')[0]})")
+    if skipped:
+        err_console.print(
+            f"[yellow]cftrack: warning:[/] not available here, skipped: {', '.join(skipped)}; "
+            "-t NAME says what each needs",
+            markup=True,
+            soft_wrap=True,
+        )
+    if not made:
+        raise UsageError("none of the default trackers is available; name some with --trackers")
+    return made
+
+
+def _speed_table(results: dict[str, Any], baseline: str, repeats: int) -> Table:
+    table = Table(
+        title=f"update speed (init excluded), median of {repeats} repeat(s)",
+        title_justify="left",
+    )
     table.add_column("tracker")
-    table.add_column("frames/s", justify="right")
-    table.add_column("ms/frame", justify="right")
-    if baseline:
-        table.add_column(f"x {baseline}", justify="right")
-    for stage in [*stages, "other"]:
-        table.add_column(f"{stage} ms", justify="right", style="dim")
-    table.add_column("init ms", justify="right")
-    table.add_column("peak MB", justify="right")
-    deep = any("network" in r for r in results.values())
-    if deep:
-        for column in ("net params", "net MMAC", "net file MB"):
-            table.add_column(column, justify="right")
-    base_fps = results[baseline]["fps"] if baseline else None
+    for column in ("frames/s", "ms/frame", f"x {baseline}", "init ms", "peak MB"):
+        table.add_column(column, justify="right")
+    base_fps = results[baseline]["fps"]
     for name, r in sorted(results.items(), key=lambda kv: -kv[1]["fps"]):
-        row = [name, f"{r['fps']:.1f}", f"{r['ms_per_frame']:.2f}"]
-        if base_fps:
-            row.append(f"{r['fps'] / base_fps:.1f}")
-        row += [
-            f"{r['stages_ms'][s]:.2f}" if s in r["stages_ms"] else "-" for s in [*stages, "other"]
-        ]
-        row += [f"{r['init_ms']:.0f}", f"{r['peak_rss_mb']:.0f}"]
-        if deep:
-            net = r.get("network")
-            row += _network_cells(net) if net else ["-", "-", "-"]
-        table.add_row(*row)
+        table.add_row(
+            name,
+            f"{r['fps']:.1f}",
+            f"{r['ms_per_frame']:.2f}",
+            f"{r['fps'] / base_fps:.1f}",
+            f"{r['init_ms']:.0f}",
+            f"{r['peak_rss_mb']:.0f}",
+        )
+    return table
+
+
+def _stages_table(results: dict[str, Any]) -> Table:
+    """Each tracker's frame split by stage, folded into one cell so any number of stages fits."""
+    table = Table(title="where the time goes, ms per frame by stage", title_justify="left")
+    table.add_column("tracker", no_wrap=True)
+    table.add_column("stages")
+    for name, r in sorted(results.items(), key=lambda kv: -kv[1]["fps"]):
+        stages = r["stages_ms"]
+        order = [*sorted(set(stages) - {"other"}), "other"]
+        table.add_row(name, "  ".join(f"{s.replace('_', ' ')} {stages[s]:.2f}" for s in order))
+    return table
+
+
+def _network_rows_table(results: dict[str, Any]) -> Table | None:
+    deep = {n: r["network"] for n, r in results.items() if "network" in r}
+    if not deep:
+        return None
+    table = Table(title="networks", title_justify="left")
+    table.add_column("tracker")
+    for column in ("params", "MMAC", "file MB"):
+        table.add_column(column, justify="right")
+    for name, net in deep.items():
+        table.add_row(name, *_network_cells(net))
     return table
 
 
@@ -138,7 +192,7 @@ def bench(
     sequence: Annotated[
         Path | None,
         typer.Option(
-            help="Video or image folder to time on (default: the shipped samples/bag.avi); "
+            help="Video or image folder to time on (default: the package's own bag.avi); "
             "its ground truth's first box is the target unless --box is given.",
         ),
     ] = None,
@@ -169,22 +223,31 @@ def bench(
     weights: WeightsOption = None,
     teacher_weights: TeacherWeightsOption = None,
     teacher_preprocessing: TeacherPreprocessingOption = None,
+    peer_models: PeerModelsOption = None,
 ) -> None:
     """Time trackers on N pinned cores, side by side, with a per-stage split.
 
     Decoding is done before timing; only update() is timed, init() is reported apart. Repeats
     run interleaved (A B C, A B C, ...) and the median is reported, so ratios hold on a noisy
-    machine. Example: cftrack bench --cpu-cores 1 --trackers dcf,opencv-csrt
+    machine. The tables fit 80 columns; --json keeps every figure (per repeat, per stage).
+
+    \b
+    Examples:
+      cftrack bench --cpu-cores 1
+      cftrack bench -t dcf,opencv-csrt --sequence clip.mp4 --box 10,20,50,40
     """
     if json_path is not None:  # before minutes of timing, not after
         check_output_file(json_path, "--json", overwrite)
     names = with_weights(_choose_trackers(trackers), weights)
-    options = tracker_options(teacher_weights, teacher_preprocessing)
-    shown = dict(zip(distinct_display_names(names), names, strict=True))
+    options = tracker_options(teacher_weights, teacher_preprocessing, peer_models)
+    distinct_display_names(names)
+    for name in names:
+        spec_of(name)  # an unknown name is a mistake even in a default list
+    made = _available(names, options, explicit=trackers is not None)
+    shown = {tracker.name: name for name, tracker in made.items()}
     if baseline is not None and baseline not in shown:
         raise UsageError(f"--baseline {baseline} is not among the trackers timed")
-    for name in names:
-        create_tracker(name, **options)  # unknown names and missing weights fail here
+    notes = [t.setup_note for t in made.values() if t.setup_note]
     source = sequence or _default_sequence()
     target = _sequence_box(source, box)
     cores = pin_to_cores(cpu_cores)
@@ -192,7 +255,7 @@ def bench(
         clip = [f for _, f in zip(range(frames), stream, strict=False)]
     if networks:
         nets = time_networks(
-            {shown_name: create_tracker(n, **options) for shown_name, n in shown.items()},
+            {tracker.name: tracker for tracker in made.values()},
             clip[0],
             target,
             repeats=max(5, repeats),
@@ -238,7 +301,11 @@ def bench(
         highlight=False,
         soft_wrap=True,
     )
-    typer.echo(_render(_table(results, baseline)))
+    for note in notes:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    tables = [_speed_table(results, baseline, repeats), _stages_table(results)]
+    tables += [t for t in [_network_rows_table(results)] if t is not None]
+    typer.echo("\n\n".join(_render(t) for t in tables))
     if json_path is not None:
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
 
@@ -246,7 +313,7 @@ def bench(
 def _render(table: Table) -> str:
     from rich.console import Console
 
-    console = Console(width=max(120, 15 * len(table.columns)), record=True, file=None)
+    console = Console(width=WIDTH, record=True, file=None)
     with console.capture() as capture:
         console.print(table)
-    return capture.get().rstrip("\n")
+    return "\n".join(line.rstrip() for line in capture.get().rstrip("\n").splitlines())

@@ -130,6 +130,15 @@ TeacherPreprocessingOption = Annotated[
         help="caffe or torchvision, when the teacher file does not say how its input is prepared.",
     ),
 ]
+PeerModelsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--peer-models",
+        help="Folder with the ONNX files of opencv-nano and opencv-vit (nanotrack/..., "
+        "vittrack/...). Default: $CFTRACK_PEER_MODELS.",
+        show_default=False,
+    ),
+]
 
 
 def with_weights(names: list[str], weights: Path | None) -> list[str]:
@@ -146,11 +155,14 @@ def with_weights(names: list[str], weights: Path | None) -> list[str]:
 
 
 def tracker_options(
-    teacher_weights: Path | None, teacher_preprocessing: str | None
+    teacher_weights: Path | None,
+    teacher_preprocessing: str | None,
+    peer_models: Path | None = None,
 ) -> dict[str, str]:
     """The options every tracker factory may take (those it has no use for are ignored)."""
     options = {
         "teacher_weights": str(teacher_weights) if teacher_weights else None,
         "teacher_preprocessing": teacher_preprocessing,
+        "peer_models": str(peer_models) if peer_models else None,
     }
     return {k: v for k, v in options.items() if v is not None}

@@ -18,6 +18,7 @@ from rich.progress import (
 
 from cftrack_cli.cli.common import (
     INTERRUPTED,
+    PeerModelsOption,
     TeacherPreprocessingOption,
     TeacherWeightsOption,
     WeightsOption,
@@ -63,7 +64,7 @@ def _run(
 ) -> list[JobResult]:
     """Run the jobs not done yet, with a progress bar; the failed jobs come back."""
     jobs, skipped = exp.plan(trackers, force, shard)
-    exp.prepare(jobs)
+    notes = exp.prepare(jobs)
     if shard is not None:
         n_seq = len(shard_sequences(list(exp.dataset.sequences), *shard))
         where = f" (shard {shard[0]}/{shard[1]}: {n_seq} sequences)"
@@ -76,6 +77,8 @@ def _run(
             highlight=False,
             soft_wrap=True,
         )
+        for note in notes:  # how a peer is configured (VitTrack's correction)
+            err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
     if not jobs:
         return []
     progress = Progress(
@@ -189,6 +192,7 @@ def evaluate(
     weights: WeightsOption = None,
     teacher_weights: TeacherWeightsOption = None,
     teacher_preprocessing: TeacherPreprocessingOption = None,
+    peer_models: PeerModelsOption = None,
 ) -> None:
     """Benchmark trackers on a dataset, OTB style (one-pass evaluation).
 
@@ -227,7 +231,7 @@ def evaluate(
     names = _names(trackers, "--trackers")
     if names is not None:
         names = with_weights(names, weights)
-    options = tracker_options(teacher_weights, teacher_preprocessing)
+    options = tracker_options(teacher_weights, teacher_preprocessing, peer_models)
     only = _names(sequences, "--sequences")
     shard_kn = parse_shard(shard) if shard is not None else None
     extras = list(extra_results or [])

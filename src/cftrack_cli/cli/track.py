@@ -20,6 +20,7 @@ from rich.progress import (
 from cftrack_cli.boxes import Box, parse_box
 from cftrack_cli.cli.common import (
     INTERRUPTED,
+    PeerModelsOption,
     TeacherPreprocessingOption,
     TeacherWeightsOption,
     WeightsOption,
@@ -142,20 +143,24 @@ def track(
     weights: WeightsOption = None,
     teacher_weights: TeacherWeightsOption = None,
     teacher_preprocessing: TeacherPreprocessingOption = None,
+    peer_models: PeerModelsOption = None,
 ) -> None:
     """Track one object through a video; write a per-frame box CSV and an annotated video.
 
     The CSV has the header frame,x,y,w,h,score,lost: a 0-based frame index, the box in 0-based
     pixels, the tracker's confidence, and 1 where the tracker believes the target is lost
-    (ECO trackers; always 0 for trackers without that notion). Exit status: 0 done, 2 bad
-    arguments or input, 1 failure while tracking, 130 interrupted (the frames done are kept).
+    (ECO trackers and OpenCV's peers; always 0 for trackers without that notion). Exit
+    status: 0 done, 2 bad arguments or input, 1 failure while tracking, 130 interrupted (the
+    frames done are kept).
 
     Example: cftrack track samples/bag.avi --box 291,127,146,132
     """
     init_box = _initial_box(box, box_file, box_file_origin)
     set_library_threads(threads)
     (name,) = with_weights([_online_variant(tracker) if online_adapt else tracker], weights)
-    the_tracker = create_tracker(name, **tracker_options(teacher_weights, teacher_preprocessing))
+    the_tracker = create_tracker(
+        name, **tracker_options(teacher_weights, teacher_preprocessing, peer_models)
+    )
     frames = open_frames(source)
     out_dir = output_dir or Path("cftrack-out") / frames.name
     csv_path = None if csv == "-" else Path(csv) if csv else out_dir / "boxes.csv"

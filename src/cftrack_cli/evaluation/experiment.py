@@ -74,12 +74,17 @@ class Experiment:
             sequences = shard_sequences(sequences, *shard)
         return plan_jobs(sequences, trackers, self.results, force, self.options)
 
-    def prepare(self, jobs: list[Job]) -> None:
+    def prepare(self, jobs: list[Job]) -> list[str]:
         """Create each tracker with work left once, so a missing or bad weights file is one
-        error now, not one per sequence (loading VGG16 to skip finished runs is waste)."""
+        error now, not one per sequence (loading VGG16 to skip finished runs is waste); the
+        trackers' set-up notes (how a peer is configured) come back."""
         ensure_writable_dir(self.results.root)
+        notes = []
         for name in dict.fromkeys(job.tracker for job in jobs):
-            create_tracker(name, **self.options)
+            note = create_tracker(name, **self.options).setup_note
+            if note:
+                notes.append(note)
+        return notes
 
     def run(self, trackers: list[str], workers: int = 1, force: bool = False) -> list[JobResult]:
         """Run ``trackers`` on every sequence not done yet; the failed runs come back."""

@@ -35,6 +35,8 @@ class Tracker(ABC):
     name: str = "tracker"
     #: Whether :attr:`TrackResult.lost` means anything for this tracker.
     reports_lost: bool = False
+    #: How this tracker was set up, where a reader of its results should know (eval, bench).
+    setup_note: str | None = None
 
     def __init__(self) -> None:
         self.timer = StageTimer()
