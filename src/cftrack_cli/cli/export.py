@@ -105,9 +105,12 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 def _summary(checks: list[TapCheck]) -> str:
     worst = max(checks, key=lambda c: c.relative)
     sizes = " and ".join(dict.fromkeys(f"{h}x{w}" for h, w in (c.size for c in checks)))
+    names = list(dict.fromkeys(c.engine for c in checks))
+    engines = " and ".join(names) + (" engines" if len(names) > 1 else " engine")
     biggest = max(c.max_diff for c in checks)
     return (
-        f"checked in OpenCV {cv2.__version__} DNN at {sizes}: max |ONNX - PyTorch| "
+        f"checked in OpenCV {cv2.__version__} DNN ({engines}) at {sizes}: "
+        f"max |ONNX - PyTorch| "
         f"{biggest:.1e}, at most {worst.relative:.1e} of a tap's largest value "
         f"(tolerance {worst.tolerance:.0e}, {worst.tap})"
     )
@@ -202,8 +205,8 @@ def export_command(
         c = max(bad, key=lambda c: c.relative)
         raise CftrackError(
             f"the ONNX model's {c.tap} differs from PyTorch's by {c.max_diff:.2e} at "
-            f"{c.size[0]}x{c.size[1]} ({c.relative:.1e} of its largest value, tolerance "
-            f"{c.tolerance:.0e}); nothing written"
+            f"{c.size[0]}x{c.size[1]} in OpenCV's {c.engine} engine ({c.relative:.1e} of its "
+            f"largest value, tolerance {c.tolerance:.0e}); nothing written"
         )
     _write(onnx_out, model)
     where = "standard output" if str(onnx_out) == "-" else str(onnx_out)

@@ -13,7 +13,13 @@ from cftrack_cli.export.onnx_model import (
     require_onnx,
     student_to_onnx,
 )
-from cftrack_cli.export.verify import TOLERANCE, TapCheck, opencv_blob, verify_in_opencv
+from cftrack_cli.export.verify import (
+    TOLERANCE,
+    TapCheck,
+    opencv_blob,
+    opencv_engines,
+    verify_in_opencv,
+)
 
 __all__ = [
     "INPUT_NAME",
@@ -21,6 +27,7 @@ __all__ = [
     "ExportSettings",
     "TapCheck",
     "opencv_blob",
+    "opencv_engines",
     "read_metadata",
     "require_onnx",
     "student_to_onnx",

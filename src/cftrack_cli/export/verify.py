@@ -19,7 +19,7 @@ from cftrack_cli.errors import CftrackError
 from cftrack_cli.export.onnx_model import INPUT_NAME
 from cftrack_cli.nets.tapped import TappedNet
 
-__all__ = ["TOLERANCE", "TapCheck", "opencv_blob", "verify_in_opencv"]
+__all__ = ["TOLERANCE", "TapCheck", "opencv_blob", "opencv_engines", "verify_in_opencv"]
 
 #: Largest accepted |ONNX - PyTorch| per tap, relative to the tap's largest |PyTorch| value.
 #: Measured differences are below 1e-6 of it (float32 rounding in other kernels, e.g.
@@ -35,6 +35,7 @@ class TapCheck:
 
     tap: str
     size: tuple[int, int]  # (H, W) of the input
+    engine: str  # OpenCV's DNN engine: classic, new (OpenCV 5) or default
     max_diff: float  # max |ONNX - PyTorch|
     peak: float  # max |PyTorch|
     tolerance: float  # the largest relative difference accepted
@@ -66,6 +67,23 @@ def opencv_blob(bgr: np.ndarray, metadata: Mapping[str, str]) -> np.ndarray:
     return cv2.dnn.blobFromImageWithParams(bgr, params)
 
 
+def opencv_engines() -> dict[str, int | None]:
+    """The DNN engines this OpenCV has, by name: OpenCV 5 has its new graph engine and the
+    classic one (what OpenCV 4 runs); an older build has only one, chosen by default (None)."""
+    engines = {
+        name: getattr(cv2.dnn, f"ENGINE_{name.upper()}", None) for name in ("classic", "new")
+    }
+    found = {name: value for name, value in engines.items() if value is not None}
+    return found or {"default": None}
+
+
+def _load(model: bytes, engine: int | None) -> cv2.dnn.Net:
+    buffer = np.frombuffer(model, dtype=np.uint8)
+    if engine is None:
+        return cv2.dnn.readNetFromONNX(buffer)
+    return cv2.dnn.readNetFromONNX(buffer, engine)
+
+
 def verify_in_opencv(
     model: bytes,
     metadata: Mapping[str, str],
@@ -74,8 +92,8 @@ def verify_in_opencv(
     sizes: Sequence[tuple[int, int]],
     tolerance: float | None = None,
 ) -> list[TapCheck]:
-    """Every tap's ONNX-versus-PyTorch difference on ``image_rgb`` resized to each (H, W),
-    judged against ``tolerance`` (default :data:`TOLERANCE`).
+    """Every tap's ONNX-versus-PyTorch difference on ``image_rgb`` resized to each (H, W), in
+    each of OpenCV's DNN engines, judged against ``tolerance`` (default :data:`TOLERANCE`).
 
     Raises :class:`CftrackError` when OpenCV cannot load or run the model. The caller decides
     what to do with checks that fail (:attr:`TapCheck.ok`).
@@ -83,34 +101,39 @@ def verify_in_opencv(
     tolerance = TOLERANCE if tolerance is None else tolerance
     prep = net.preprocessing
     assert prep is not None  # the exporter has checked
+    # All taps, always: OpenCV 5 returns every output of a model or none.
     names = list(net.taps)
-    try:
-        dnn = cv2.dnn.readNetFromONNX(np.frombuffer(model, dtype=np.uint8))
-    except cv2.error as exc:
-        raise CftrackError(
-            f"OpenCV's DNN module cannot load the model: {_first_line(exc)}"
-        ) from None
     checks = []
-    for h, w in sizes:
-        patch = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_AREA)
-        with torch.inference_mode():
-            expected = net(prep(patch[None]), names)
-        dnn.setInput(opencv_blob(cv2.cvtColor(patch, cv2.COLOR_RGB2BGR), metadata), INPUT_NAME)
+    for engine, code in opencv_engines().items():
         try:
-            outputs = dnn.forward(names)
+            dnn = _load(model, code)
         except cv2.error as exc:
             raise CftrackError(
-                f"OpenCV's DNN module cannot run the model at {h}x{w}: {_first_line(exc)}"
+                f"OpenCV's DNN module ({engine} engine) cannot load the model: {_first_line(exc)}"
             ) from None
-        for name, got in zip(names, outputs, strict=True):
-            ref = expected[name].numpy()
-            if got.shape != ref.shape:
+        for h, w in sizes:
+            patch = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_AREA)
+            with torch.inference_mode():
+                expected = net(prep(patch[None]), names)
+            bgr = cv2.cvtColor(patch, cv2.COLOR_RGB2BGR)
+            dnn.setInput(opencv_blob(bgr, metadata), INPUT_NAME)
+            try:
+                outputs = dnn.forward(names)
+            except cv2.error as exc:
                 raise CftrackError(
-                    f"OpenCV gives {name} as {got.shape} at {h}x{w}, PyTorch as {ref.shape}"
-                )
-            diff = float(np.abs(got - ref).max()) if ref.size else 0.0
-            peak = float(np.abs(ref).max()) if ref.size else 0.0
-            checks.append(TapCheck(name, (h, w), diff, peak, tolerance))
+                    f"OpenCV's DNN module ({engine} engine) cannot run the model at {h}x{w}: "
+                    f"{_first_line(exc)}"
+                ) from None
+            for name, got in zip(names, outputs, strict=True):
+                ref = expected[name].numpy()
+                if got.shape != ref.shape:
+                    raise CftrackError(
+                        f"OpenCV ({engine} engine) gives {name} as {got.shape} at {h}x{w}, "
+                        f"PyTorch as {ref.shape}"
+                    )
+                diff = float(np.abs(got - ref).max()) if ref.size else 0.0
+                peak = float(np.abs(ref).max()) if ref.size else 0.0
+                checks.append(TapCheck(name, (h, w), engine, diff, peak, tolerance))
     return checks
 
 
