@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cftrack_cli.cli import bench, distill, evaluate, track
+from cftrack_cli.cli import bench, distill, evaluate, export, track
 from cftrack_cli.cli.common import INTERRUPTED, error
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command("track")(track.track)
 app.command("distill")(distill.distill_command)
 app.command("bench")(bench.bench)
 app.command("eval")(evaluate.evaluate)
+app.command("export")(export.export_command)
 
 
 def main() -> None:

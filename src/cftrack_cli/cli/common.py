@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cftrack_cli.errors import CftrackError
 
@@ -32,7 +33,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]cftrack: error:[/] {message}", markup=True, soft_wrap=True)
+    # Escaped: a message may hold brackets ("pip install 'cftrack[export]'") that are not markup.
+    err_console.print(
+        f"[bold red]cftrack: error:[/] {escape(message)}", markup=True, soft_wrap=True
+    )
 
 
 def handle_errors(fn: F) -> F:

@@ -16,9 +16,13 @@ def partial_path(final: Path) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = partial_path(path)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as exc:  # a full disk or a vanished folder: one line, not a traceback
         with contextlib.suppress(OSError):
