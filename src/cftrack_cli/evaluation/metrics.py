@@ -117,12 +117,19 @@ def success_curve(ious: np.ndarray) -> np.ndarray:
     return (vals[:, None] > IOU_THRESHOLDS[None, :]).mean(axis=0)
 
 
+_AT_TOLERANCE = 1e-9  # error units (pixels, or target sizes when normalised)
+
+
 def precision_curve(errors: np.ndarray, thresholds: np.ndarray = PIXEL_THRESHOLDS) -> np.ndarray:
-    """Fraction of values at or below each threshold (NaN entries are not counted)."""
+    """Fraction of values at or below each threshold (NaN entries are not counted).
+
+    "At" allows 1e-9 of rounding: a centre error computed as 1e-16 instead of 0 (boxes moved to
+    another pixel origin) must not leave the 0 threshold.
+    """
     vals = errors[~np.isnan(errors)]
     if vals.size == 0:
         return np.full(len(thresholds), np.nan)
-    return (vals[:, None] <= thresholds[None, :]).mean(axis=0)
+    return (vals[:, None] <= thresholds[None, :] + _AT_TOLERANCE).mean(axis=0)
 
 
 @dataclass(frozen=True)
