@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from cftrack_cli.boxes import Box, iou
 from cftrack_cli.cli import app
+from cftrack_cli.threads import library_threads
 from conftest import shared_path
 from synthetic import moving_square_frames, write_video
 
@@ -198,8 +199,6 @@ def test_threads_option_sizes_every_library_pool(tmp_path, square_video, threads
     import torch
     from threadpoolctl import threadpool_info
 
-    from cftrack_cli.threads import library_threads
-
     video, boxes = square_video
     with library_threads(torch.get_num_threads()):  # restores this process's pools after
         result = CliRunner().invoke(
@@ -217,7 +216,6 @@ def test_threads_option_sizes_every_library_pool(tmp_path, square_video, threads
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_track_gives_the_boxes_eval_scores(tmp_path, threads):
     """``track`` at any thread count and ``eval``'s single-threaded runner agree exactly."""
-    from cftrack_cli.evaluation.runner import single_thread_libraries
     from cftrack_cli.io.frames import open_frames
     from cftrack_cli.trackers import create_tracker
     from cftrack_cli.trackers.session import track_frames
@@ -240,7 +238,7 @@ def test_track_gives_the_boxes_eval_scores(tmp_path, threads):
     )
     assert result.returncode == 0, result.stderr
     tracked = read_csv(result.stdout)[:, 1:5]
-    with single_thread_libraries(), open_frames(str(clip)) as frames:
+    with library_threads(1), open_frames(str(clip)) as frames:
         steps = track_frames(create_tracker("eco-student"), frames, Box(291, 127, 146, 132), 40)
         expected = np.array([tuple(s.result.box) for s in steps])
     np.testing.assert_allclose(tracked, expected, atol=0.01)  # the CSV keeps 2 decimals

@@ -20,16 +20,12 @@ import numpy as np
 
 from cftrack_cli.boxes import Box
 from cftrack_cli.errors import UsageError
-
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+from cftrack_cli.threads import set_library_threads
 
 
 def pin_to_cores(n: int) -> list[int]:
-    """Restrict this process to ``n`` of its allowed cores and every thread pool to ``n`` threads.
-
-    Returns the cores used. Thread pools already started (OpenBLAS, OpenMP) are resized through
-    threadpoolctl; torch and OpenCV through their own setters.
-    """
+    """Restrict this process to ``n`` of its allowed cores, torch and OpenCV to ``n`` threads
+    (BLAS to one, as everywhere: :mod:`cftrack_cli.threads`). Returns the cores used."""
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if n < 1:
         raise UsageError("--cpu-cores must be at least 1")
@@ -38,13 +34,7 @@ def pin_to_cores(n: int) -> list[int]:
     cores = allowed[:n]
     if cores:
         os.sched_setaffinity(0, cores)
-    os.environ.update(dict.fromkeys(THREAD_ENV, str(n)))
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(n)
-    cv2.setNumThreads(n)
-    threadpool_limits(n)
+    set_library_threads(n)
     return cores
 
 

@@ -16,7 +16,12 @@ import os
 from collections.abc import Iterator
 
 #: Variables that size the BLAS pools of processes started afterwards (always 1, see above).
-BLAS_ENV = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+BLAS_ENV = (
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
 #: ... and the OpenMP pool (torch's), sized like torch.
 OMP_ENV = "OMP_NUM_THREADS"
 THREAD_ENV = (OMP_ENV, *BLAS_ENV)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -126,17 +126,10 @@ def conjugate_gradient(
 
 
 def solve(
-    problem: LinearProblem,
-    x0: Vector,
-    max_iter: int,
-    *,
-    state: CGState | None = None,
-    forget: float = 1.0,
-    fletcher_reeves: bool = True,
-    tol: float = 0.0,
-    track_residuals: bool = False,
+    problem: LinearProblem, x0: Vector, max_iter: int, **cg_options: Any
 ) -> tuple[Vector, CGState | None, list[float]]:
-    """:func:`conjugate_gradient` on a :class:`LinearProblem` (same arguments and result)."""
+    """:func:`conjugate_gradient` on a :class:`LinearProblem`; ``cg_options`` are its keyword
+    arguments (state, forget, fletcher_reeves, tol, track_residuals), the result is its result."""
     return conjugate_gradient(
         problem.apply,
         problem.rhs(),
@@ -144,9 +137,5 @@ def solve(
         max_iter,
         inner=problem.inner,
         precondition=problem.precondition,
-        state=state,
-        forget=forget,
-        fletcher_reeves=fletcher_reeves,
-        tol=tol,
-        track_residuals=track_residuals,
+        **cg_options,
     )

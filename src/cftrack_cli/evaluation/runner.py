@@ -27,16 +27,9 @@ from cftrack_cli.errors import CftrackError
 from cftrack_cli.evaluation.datasets import Sequence
 from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.io.frames import read_images
+from cftrack_cli.threads import THREAD_ENV, library_threads, set_library_threads
 from cftrack_cli.trackers.registry import display_name
 
-#: Environment variables that size the thread pools of OpenMP, MKL, OpenBLAS and friends.
-THREAD_ENV = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-)
 _PROGRESS_EVERY = 5  # frames between progress messages from a worker
 
 
@@ -149,33 +142,6 @@ def single_thread_env() -> Iterator[None]:
                 os.environ[k] = v
 
 
-@contextlib.contextmanager
-def single_thread_libraries() -> Iterator[None]:
-    """OpenCV, torch and numpy's BLAS on one thread inside the block; restored after.
-
-    BLAS matters: ECO's solver is numpy linear algebra, and an OpenBLAS pool spinning beside
-    other work made its first-frame learning 40x slower on a busy machine.
-    """
-    import cv2
-    from threadpoolctl import threadpool_limits
-
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    torch: Any = None
-    with contextlib.suppress(ImportError):
-        import torch  # type: ignore[no-redef]
-    torch_threads = torch.get_num_threads() if torch is not None else None
-    if torch is not None:
-        torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        cv2.setNumThreads(cv_threads)
-        if torch is not None and torch_threads is not None:
-            torch.set_num_threads(torch_threads)
-
-
 # --- worker side -------------------------------------------------------------------------------
 
 _WORKER_QUEUE: Any = None
@@ -185,14 +151,7 @@ def _worker_init(messages: Any) -> None:
     """Runs once in each spawned worker: one thread everywhere, Ctrl-C left to the parent."""
     global _WORKER_QUEUE
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops workers on Ctrl-C
-    os.environ.update(dict.fromkeys(THREAD_ENV, "1"))
-    import cv2
-
-    cv2.setNumThreads(1)
-    with contextlib.suppress(ImportError):
-        import torch
-
-        torch.set_num_threads(1)
+    set_library_threads(1)
     _WORKER_QUEUE = messages
     messages.put(("pid", os.getpid(), 0))
 
@@ -234,7 +193,7 @@ def _run_here(
     jobs: list[Job], on_frames: Callable[[int], None], on_done: Callable[[JobResult], None]
 ) -> list[JobResult]:
     out = []
-    with single_thread_libraries():
+    with library_threads(1):
         for job in jobs:
             reported = 0
 
