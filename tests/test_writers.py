@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 
 from cftrack_cli.boxes import Box
-from cftrack_cli.io.writers import AnnotatedVideoWriter, TrackCsvWriter, draw_box
+from cftrack_cli.io.writers import AnnotatedVideoWriter, TrackTableWriter, draw_box
 
 
 def test_csv_is_partial_until_closed(tmp_path):
     path = tmp_path / "boxes.csv"
-    writer = TrackCsvWriter(path)
+    writer = TrackTableWriter(path)
     writer.write(0, Box(1, 2, 3, 4), 1.0)
     assert not path.exists()
     partial = list(tmp_path.glob(".boxes.partial*"))
@@ -24,14 +24,14 @@ def test_csv_is_partial_until_closed(tmp_path):
 
 
 def test_csv_abort_leaves_nothing(tmp_path):
-    writer = TrackCsvWriter(tmp_path / "boxes.csv")
+    writer = TrackTableWriter(tmp_path / "boxes.csv")
     writer.write(0, Box(1, 2, 3, 4), 1.0)
     writer.abort()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_csv_to_stdout(capsys):
-    writer = TrackCsvWriter(None)
+    writer = TrackTableWriter(None)
     writer.write(3, Box(1, 2, 3, 4), 0.5, lost=True)
     writer.close()
     assert capsys.readouterr().out == "frame,x,y,w,h,score,lost\n3,1.00,2.00,3.00,4.00,0.5000,1\n"

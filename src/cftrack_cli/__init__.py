@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # Resolved on first use, so importing a light submodule (boxes, io) does not load every tracker.
 _EXPORTS = {
     "Box": "cftrack_cli.boxes",
+    "MultiTracker": "cftrack_cli.trackers.multi",
     "open_frames": "cftrack_cli.io.frames",
     "TrackResult": "cftrack_cli.trackers",
     "Tracker": "cftrack_cli.trackers",

@@ -59,6 +59,22 @@ def parse_box(text: str) -> Box:
     return box
 
 
+def format_box(box: Box) -> str:
+    """``x,y,w,h`` as ``--box`` takes it, without needless decimals."""
+    return ",".join(f"{v:g}" for v in box)
+
+
+def corner_reading(box: Box, width: int, height: int) -> Box | None:
+    """The box ``box`` would be if its numbers were corners ``x1,y1,x2,y2``, when that reading
+    fits inside a ``width`` x ``height`` frame while ``box`` runs past its right or bottom edge
+    (the likely mistake); otherwise None."""
+    runs_past = box.x + box.w > width or box.y + box.h > height
+    x1, y1, x2, y2 = box
+    if runs_past and 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height:
+        return Box(x1, y1, x2 - x1, y2 - y1)
+    return None
+
+
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes (0 when either is empty)."""
     ix = max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
-from cftrack_cli.cli import bench, distill, evaluate, export, track
+from cftrack_cli import __version__
+from cftrack_cli.cli import bench, distill, evaluate, export, select, track
 from cftrack_cli.cli.common import INTERRUPTED, error
 
 app = typer.Typer(
@@ -22,7 +24,30 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"cftrack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print cftrack's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    pass  # the options of cftrack itself, before any sub-command
+
+
 app.command("track")(track.track)
+app.command("select")(select.select)
 app.command("distill")(distill.distill_command)
 app.command("bench")(bench.bench)
 app.command("eval")(evaluate.evaluate)

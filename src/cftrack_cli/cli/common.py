@@ -39,6 +39,13 @@ def error(message: str) -> None:
     )
 
 
+def warn(message: str) -> None:
+    """One line on stderr that does not stop the command."""
+    err_console.print(
+        f"[yellow]cftrack: warning:[/] {escape(message)}", markup=True, soft_wrap=True
+    )
+
+
 def handle_errors(fn: F) -> F:
     """Turn our exceptions into a one-line message and the documented exit status."""
 

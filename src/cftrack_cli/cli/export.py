@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import stat
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +20,7 @@ from cftrack_cli.export import (
     student_to_onnx,
     verify_in_opencv,
 )
-from cftrack_cli.io.atomic import atomic_write_bytes, check_output_file
+from cftrack_cli.io.atomic import atomic_write_bytes, check_output_file, is_stream
 from cftrack_cli.io.frames import IMAGE_SUFFIXES, open_frames, read_image
 from cftrack_cli.nets.checkpoint import file_sha256
 from cftrack_cli.nets.weights import load_student
@@ -33,22 +32,13 @@ SAMPLE = Path("samples") / "bag.avi"
 CHECK_SIZES = ((256, 256), (200, 312))
 
 
-def _is_stream(path: Path) -> bool:
-    """A pipe, device or socket: written to, never replaced."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
-
-
 def _check_output(out: Path, overwrite: bool) -> None:
     """Before any work: ``out`` can be written (``-`` is standard output)."""
     if str(out) == "-":
         if sys.stdout.isatty():
             raise UsageError("--onnx -: standard output is a terminal; redirect it to a file")
         return
-    if not _is_stream(out):
+    if not is_stream(out):
         check_output_file(out, "--onnx", overwrite)
 
 
@@ -58,7 +48,7 @@ def _write(out: Path, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    if not _is_stream(out):
+    if not is_stream(out):
         atomic_write_bytes(out, data)
         return
     try:

@@ -3,6 +3,10 @@
 Files in the OTB convention count pixels from 1; cftrack works in 0-based pixels
 (:mod:`cftrack_cli.boxes`). This module is the one place that converts: reading subtracts 1 from
 x and y, writing adds it back. Rows of NaN (or zero size) mean "target absent" and stay NaN.
+
+:func:`target_boxes` reads the targets ``track --box-file`` starts from, in three layouts: a
+ground-truth file (one row per frame: the row of the start frame), ``id,x,y,w,h`` rows (one
+target per row) and MOTChallenge rows (``frame,id,x,y,w,h,conf,...``: the start frame's rows).
 """
 
 from __future__ import annotations
@@ -65,6 +69,74 @@ def first_box(path: str | Path, one_based: bool = True) -> Box:
     if not np.isfinite(rows[0]).all():
         raise UsageError(f"{path}: the first row has no box (target absent in the first frame)")
     return Box(*(float(v) for v in rows[0]))
+
+
+#: Numbers per row of a MOTChallenge file (ground truth: 9; results and detections: 10).
+MOT_COLUMNS = (9, 10)
+
+
+def target_boxes(
+    path: str | Path, one_based: bool = True, frame: int = 0
+) -> list[tuple[int | None, Box]]:
+    """The targets a box file starts in ``frame`` (0-based), as ``(id, box)`` in file order.
+
+    A ground-truth file (4 numbers or a polygon per row) gives one target without an id: the box
+    of row ``frame``. Rows of 5 numbers are ``id,x,y,w,h``, one target each. MOTChallenge rows
+    (9 or 10 numbers, 1-based frames) give the targets of MOT frame ``frame + 1``. ``one_based``
+    is the pixel origin of x and y, whatever the layout.
+    """
+    path = Path(path)
+    rows = _numeric_rows(path)
+    widths = {len(values) for _, values in rows}
+    if widths == {5} or (widths and widths <= set(MOT_COLUMNS)):
+        mot = widths != {5}
+        shift = 1.0 if one_based else 0.0
+        targets: list[tuple[int | None, Box]] = []
+        for line, values in rows:
+            if mot and values[0] != frame + 1:
+                continue
+            target_id, box = values[1 if mot else 0], Box(*values[2:6] if mot else values[1:5])
+            where = f"{path}:{line}"
+            if not float(target_id).is_integer() or target_id < 0:
+                raise UsageError(f"{where}: the id {target_id:g} is not a whole number >= 0")
+            if not box.is_valid():
+                raise UsageError(f"{where}: the box needs finite values and w, h > 0")
+            if any(int(target_id) == known for known, _ in targets):
+                raise UsageError(f"{where}: target id {int(target_id)} appears twice")
+            targets.append((int(target_id), Box(box.x - shift, box.y - shift, box.w, box.h)))
+        if not targets:
+            detail = f" in frame {frame} (MOTChallenge frame {frame + 1})" if mot else ""
+            raise UsageError(f"{path}: no target{detail}")
+        return targets
+    boxes = read_boxes(path, one_based=one_based)
+    if boxes.shape[0] == 0:
+        raise UsageError(f"{path}: the box file is empty")
+    if frame >= boxes.shape[0]:
+        raise UsageError(f"{path}: has {boxes.shape[0]} rows, so no box for frame {frame}")
+    if not np.isfinite(boxes[frame]).all():
+        if frame == 0:
+            raise UsageError(f"{path}: the first row has no box (target absent in the first frame)")
+        raise UsageError(f"{path}: row {frame + 1} has no box (target absent in frame {frame})")
+    return [(None, Box(*(float(v) for v in boxes[frame])))]
+
+
+def _numeric_rows(path: Path) -> list[tuple[int, list[float]]]:
+    """``(line number, numbers)`` for every non-blank line; a one-line error for other text."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such box file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, [float(v) for v in _SPLIT.split(line.strip()) if v]))
+        except ValueError:
+            raise UsageError(f"{path}:{number}: expected numbers, got {line.strip()!r}") from None
+    return rows
 
 
 def format_boxes(boxes: Iterable[Iterable[float]], one_based: bool = True) -> str:

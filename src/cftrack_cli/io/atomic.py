@@ -1,13 +1,27 @@
-"""Write-then-rename, so an interrupted run never leaves a file that looks complete."""
+"""Write-then-rename, so an interrupted run never leaves a file that looks complete.
+
+Outputs that are not regular files (a named pipe, ``/dev/null``, a socket) are the exception:
+they are written to in place, never renamed over, whatever ``--overwrite`` says.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from cftrack_cli.errors import CftrackError, UsageError
+
+
+def is_stream(path: Path) -> bool:
+    """A pipe, character device or socket (links followed): written to, never replaced."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
 
 
 def partial_path(final: Path) -> Path:
@@ -58,10 +72,11 @@ def check_output_file(path: Path, option: str, overwrite: bool) -> None:
 def refuse_existing(paths: Iterable[Path | None], overwrite: bool) -> None:
     """A one-line error naming the first output that already exists, unless ``--overwrite``.
 
-    Checked before any work, so a rerun never silently replaces a finished result.
+    Checked before any work, so a rerun never silently replaces a finished result. A stream
+    (:func:`is_stream`) is not in the way: it is written to, not replaced.
     """
     if overwrite:
         return
     for path in paths:
-        if path is not None and path.exists():
+        if path is not None and path.exists() and not is_stream(path):
             raise UsageError(f"{path}: already exists; pass --overwrite to replace it")

@@ -6,6 +6,8 @@ one frame format.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
 from abc import ABC, abstractmethod
@@ -37,6 +39,10 @@ class FrameSource(ABC):
 
     @abstractmethod
     def __iter__(self) -> Iterator[np.ndarray]: ...
+
+    def frames_from(self, start: int) -> Iterator[np.ndarray]:
+        """The frames from index ``start`` on (0-based), the earlier ones skipped."""
+        return itertools.islice(iter(self), start, None)
 
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release the underlying file or device."""
@@ -85,9 +91,22 @@ class VideoFileSource(FrameSource):
         self._first: np.ndarray | None = first
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        return self.frames_from(0)
+
+    def frames_from(self, start: int) -> Iterator[np.ndarray]:
+        # Skipped frames are decoded in order but not converted (grab, no retrieve): exact, where
+        # a seek (CAP_PROP_POS_FRAMES) may land on a nearby key frame.
         if self._first is None:
             raise RuntimeError("a video source can be iterated once")
-        frame, self._first = self._first, None
+        frame: np.ndarray | None
+        frame, self._first = self._first, None  # frame 0, read on opening
+        if start > 0:
+            for _ in range(start):  # frames 1 .. start
+                if not self._cap.grab():
+                    return
+            ok, frame = self._cap.retrieve()
+            if not ok:
+                return
         while frame is not None:
             yield to_rgb8(frame)
             ok, frame = self._cap.read()
@@ -98,12 +117,24 @@ class VideoFileSource(FrameSource):
         self._cap.release()
 
 
+@contextlib.contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log silenced inside the block, its level restored after."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class CameraSource(FrameSource):
     """A live camera by OpenCV device index; iterates until the device stops."""
 
     def __init__(self, index: int) -> None:
         self.name = f"camera{index}"
-        self._cap = cv2.VideoCapture(index)
+        with quiet_opencv():  # the one line below says it; OpenCV's [ WARN ] lines do not
+            self._cap = cv2.VideoCapture(index)
         if not self._cap.isOpened():
             raise UsageError(f"camera {index} could not be opened")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
@@ -144,6 +175,9 @@ class ImageFolderSource(FrameSource):
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return read_images(self.files)
+
+    def frames_from(self, start: int) -> Iterator[np.ndarray]:
+        return read_images(self.files[start:])  # the skipped files are never read
 
 
 def read_images(files: Iterable[Path]) -> Iterator[np.ndarray]:
