@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import numpy as np
 import typer
 
 from cftrack_cli.boxes import Box, format_box
-from cftrack_cli.cli.common import err_console, handle_errors
+from cftrack_cli.cli.common import handle_errors
 from cftrack_cli.errors import UsageError
 from cftrack_cli.io.frames import open_frames
 from cftrack_cli.picker import browser_available, pick_boxes
@@ -42,11 +43,10 @@ def choose_boxes(frame: np.ndarray, title: str, timeout: float, browser: bool) -
 
     def ready(url: str) -> None:
         how = "opening it in the browser" if opening else "open it in a browser on this machine"
-        err_console.print(
-            f"cftrack: draw the target boxes at {url} ({how}; Ctrl-C to stop)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        # A plain print: rich keeps a line in its buffer until it is written, so a Ctrl-C
+        # right then would print it twice.
+        print(f"cftrack: draw the target boxes at {url} ({how}; Ctrl-C to stop)", file=sys.stderr)
+        sys.stderr.flush()
 
     return pick_boxes(frame, title=title, timeout=timeout, open_browser=opening, ready=ready)
 
