@@ -40,7 +40,6 @@ from cftrack_cli.cli.common import (
 from cftrack_cli.cli.select import (
     DEFAULT_TIMEOUT,
     BrowserOption,
-    TimeoutOption,
     box_arguments,
     choose_boxes,
 )
@@ -144,6 +143,7 @@ def track(
         typer.Option(
             "--box",
             "-b",
+            metavar="X,Y,W,H",
             help="A target in the start frame: x,y,w,h in pixels, 0-based. Repeat it for "
             "several targets (ids 1, 2, ... in order).",
         ),
@@ -151,6 +151,7 @@ def track(
     box_file: Annotated[
         list[Path] | None,
         typer.Option(
+            metavar="FILE",
             help="Targets from a file (comma, tab or space separated): a ground-truth file's "
             "row for the start frame; or one target per id,x,y,w,h row; or a MOTChallenge "
             "file's rows for the start frame. Repeatable.",
@@ -170,7 +171,13 @@ def track(
             "adds to any --box.",
         ),
     ] = False,
-    select_timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    select_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="With --select: give up (exit 2) when no box is sent within this many seconds.",
+        ),
+    ] = DEFAULT_TIMEOUT,
     browser: BrowserOption = True,
     output_dir: Annotated[
         Path | None,
