@@ -133,7 +133,8 @@ def _label(out: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, 
     x = min(max(org[0], 0), max(w - tw - 8, 0))
     y = min(max(org[1], 0), max(h - th - base - 8, 0))
     cv2.rectangle(out, (x, y), (x + tw + 8, y + th + base + 8), colour, -1)
-    ink = (255, 255, 255) if sum(colour) < 400 else (0, 0, 0)
+    luma = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+    ink = (0, 0, 0) if luma > 110 else (255, 255, 255)  # black on light colours
     cv2.putText(
         out, text, (x + 4, y + th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv2.LINE_AA
     )
