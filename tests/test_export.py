@@ -247,7 +247,9 @@ def test_without_onnx_it_says_what_to_install(tmp_path, monkeypatch):
 def test_a_failed_check_writes_nothing(tmp_path, monkeypatch):
     import cftrack_cli.export.verify as verify
 
-    monkeypatch.setattr(verify, "TOLERANCE", 1e-9)  # conv5_3 is off by ~4e-7 of its peak
+    # No difference passes a negative tolerance, not even none: on some CPUs OpenCV and
+    # PyTorch agree to the last bit, so a tiny positive one would not fail for sure.
+    monkeypatch.setattr(verify, "TOLERANCE", -1.0)
     out = tmp_path / "student.onnx"
     result = export("--onnx", str(out))
     assert result.exit_code == 1
