@@ -8,7 +8,9 @@ table of docs/not-adopted.md reports:
 * ``hard-orientation``: fHOG puts each gradient in its nearest orientation bin, as the toolbox's
   ``fhog.m`` does (``softBin=-1``), instead of interpolating between the two nearest bins;
 * ``dims-3-12``: deep ECO projects the student's two layers to 3 and 12 channels (the paper's
-  release) instead of ECO's 16 and 64.
+  release) instead of ECO's 16 and 64;
+* ``deep-published``, ``student-shallow``: see their functions;
+* ``freeze-when-lost``, ``freeze-when-peak-low``: frames flagged lost teach the tracker nothing.
 
     .venv/bin/python benchmarks/variants.py hard-orientation accuracy \\
         ../shared/data/distill/sequences -t eco-hc
@@ -114,12 +116,45 @@ def _student_shallow() -> Callable[[], None]:
     return undo
 
 
+def _eco_defaults(**changes: object) -> Callable[[], None]:
+    """Change defaults of ECOParams (every ECO preset builds on them) until undone."""
+    from dataclasses import fields
+
+    from cftrack_cli.trackers.eco import ECOParams
+
+    names = [f.name for f in fields(ECOParams)]  # every field has a default, in this order
+    before = ECOParams.__init__.__defaults__
+    defaults = list(before)
+    for name, value in changes.items():
+        defaults[names.index(name)] = value
+    ECOParams.__init__.__defaults__ = tuple(defaults)
+
+    def undo() -> None:
+        ECOParams.__init__.__defaults__ = before
+
+    return undo
+
+
+def _freeze_when_lost() -> Callable[[], None]:
+    """Frames flagged lost (anchored confidence below 0.1, the default flag) teach neither the
+    filter nor the scale filter."""
+    return _eco_defaults(freeze_when_lost=True)
+
+
+def _freeze_when_peak_low() -> Callable[[], None]:
+    """Frames whose score maximum is below 0.15 (the lost flag before the anchored confidence)
+    teach nothing."""
+    return _eco_defaults(anchored_confidence=False, lost_threshold=0.15, freeze_when_lost=True)
+
+
 #: name -> a function that applies the variant and returns how to undo it
 VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "hard-orientation": _hard_orientation,
     "dims-3-12": _student_dims_3_12,
     "deep-published": _deep_published,
     "student-shallow": _student_shallow,
+    "freeze-when-lost": _freeze_when_lost,
+    "freeze-when-peak-low": _freeze_when_peak_low,
 }
 
 

@@ -63,6 +63,21 @@ def test_dims_variant_sets_the_deep_projection_and_restores_it(variants) -> None
     assert _deep_dims() == plain
 
 
+def test_freeze_variants_change_eco_defaults_and_restore_them(variants) -> None:
+    from cftrack_cli.trackers.eco import ECOParams
+
+    plain = ECOParams()
+    undo = variants.VARIANTS["freeze-when-peak-low"]()
+    try:
+        during = ECOParams()
+    finally:
+        undo()
+    assert not plain.freeze_when_lost and plain.anchored_confidence
+    assert during.freeze_when_lost and not during.anchored_confidence
+    assert during.lost_threshold == 0.15
+    assert ECOParams() == plain
+
+
 def test_unknown_variant_prints_usage_and_fails(variants, capsys) -> None:
     assert variants.main(["no-such-variant", "accuracy"]) == 2
     assert "hard-orientation" in capsys.readouterr().err

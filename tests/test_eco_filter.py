@@ -11,8 +11,14 @@ from cftrack_cli.cf.eco_filter import (
     project_channels,
 )
 from cftrack_cli.cf.fourier import hann_window
-from cftrack_cli.cf.interpolation import half_inner, half_size, interpolate, sample_grid
-from cftrack_cli.cf.localization import maximize_score, peak_sharpness
+from cftrack_cli.cf.interpolation import (
+    half_inner,
+    half_size,
+    half_spectrum,
+    interpolate,
+    sample_grid,
+)
+from cftrack_cli.cf.localization import maximize_score, peak_sharpness, score_at
 from cftrack_cli.cf.regularization import SpatialRegularizer, reg_window_coefficients
 
 
@@ -48,6 +54,20 @@ def test_newton_finds_a_known_continuous_maximum(uy, ux):
     assert peak.dx == pytest.approx(ux, abs=1e-5)
     assert peak.value == pytest.approx(1.0, abs=1e-3)
     assert peak_sharpness(peak.grid, peak.value) > 10
+
+
+def test_score_at_evaluates_the_continuous_score_anywhere():
+    rng = np.random.default_rng(4)
+    grid = rng.normal(size=(9, 13))
+    sf = half_spectrum(grid) / grid.size
+    for iy, ix in [(0, 0), (3, 7), (8, 12)]:  # on the grid: the sampled values
+        assert score_at(sf, iy / 9, ix / 13) == pytest.approx(grid[iy, ix], abs=1e-5)
+    label = gaussian_label_spectrum((21, 11), (1.3, 1.3), (21.0, 21.0))
+    ky, kx = np.arange(-10, 11)[:, None], np.arange(11)[None, :]
+    bump = label * np.exp(-2j * np.pi * (ky * 0.21 + kx * -0.13))
+    peak = maximize_score(bump)
+    assert score_at(bump, peak.dy, peak.dx) == pytest.approx(peak.value, abs=1e-9)
+    assert score_at(bump, peak.dy + 0.05, peak.dx) < peak.value - 0.01
 
 
 def _two_layer_problem(seed: int = 0):

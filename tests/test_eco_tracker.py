@@ -185,3 +185,79 @@ def test_follows_a_real_sequence():
                 break
     assert np.mean(overlaps) > 0.6
     assert np.mean(scores) > 0.2
+
+
+def _morphing_clip(n_a: int = 15, n_morph: int = 20, n_b: int = 40, seed: int = 3):
+    """A still scene (a textured square on a textured background) that turns, over
+    ``n_morph`` frames, into another one of the same kind, which then stays: what the tracker
+    sees when it has slid onto another object and learnt it."""
+    rng = np.random.default_rng(seed)
+
+    def scene() -> np.ndarray:
+        image = cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), (0, 0), 3)
+        image[40:68, 60:88] = rng.integers(0, 255, (28, 28, 3), dtype=np.uint8)
+        return image.astype(np.float64)
+
+    a, b = scene(), scene()
+    frames = []
+    for i in range(n_a + n_morph + n_b):
+        t = min(max(i - n_a, 0) / n_morph, 1.0)
+        frame = (1 - t) * a + t * b + rng.normal(0, 4, a.shape)
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    return frames, Box(60.0, 40.0, 28.0, 28.0), n_b
+
+
+def test_anchored_confidence_falls_once_the_filter_has_learnt_another_object():
+    """The filter adapts to the new object, so its own score recovers; the first frame's
+    filter does not know it, so the anchored confidence stays well below."""
+    frames, box, n_b = _morphing_clip()
+    runs = {}
+    for anchored in (False, True):
+        tracker = ECOTracker(replace(ECOParams(), anchored_confidence=anchored))
+        tracker.init(frames[0], box)
+        runs[anchored] = [tracker.update(f).score for f in frames[1:]]
+    # Same object as on the first frame: the two agree.
+    np.testing.assert_allclose(runs[True][:10], runs[False][:10], atol=0.02)
+    plain, anchored = np.median(runs[False][-n_b // 2 :]), np.median(runs[True][-n_b // 2 :])
+    assert plain > 0.4
+    assert anchored < 0.75 * plain
+
+
+def test_the_anchor_is_the_first_frames_filter_whatever_came_after():
+    frames, box, _ = _morphing_clip()
+    adapted, fresh = ECOTracker(), ECOTracker()
+    adapted.init(frames[0], box)
+    fresh.init(frames[0], box)
+    for frame in frames[1:]:
+        adapted.update(frame)
+    (maps,) = adapted.stage.maps(frames[-1], [adapted.target])
+    sample = adapted.learner.sample(maps)
+    np.testing.assert_allclose(
+        adapted.learner.anchor_scores(sample), fresh.learner.scores(sample), rtol=1e-5, atol=1e-7
+    )
+    assert not np.allclose(adapted.learner.scores(sample), fresh.learner.scores(sample), atol=1e-3)
+
+
+def test_frames_flagged_lost_teach_nothing_when_frozen():
+    """With ``freeze_when_lost`` neither the filter nor the scale filter learns from a frame
+    flagged lost; every other frame teaches both."""
+    frames, boxes, _ = _vanishing_clip(n_visible=20, n_gone=15)
+
+    def counted(update, name: str, taught: list[str]):
+        def wrapper(*args):
+            taught.append(name)
+            return update(*args)
+
+        return wrapper
+
+    for freeze in (False, True):
+        tracker = ECOTracker(replace(ECOParams(), freeze_when_lost=freeze))
+        tracker.init(frames[0], Box(*boxes[0]))
+        taught: list[str] = []
+        tracker.learner.update = counted(tracker.learner.update, "filter", taught)
+        tracker._scaler.update = counted(tracker._scaler.update, "scale", taught)
+        results = [tracker.update(f) for f in frames[1:]]
+        lost = sum(r.lost for r in results)
+        assert lost > 10
+        expected = len(results) - lost if freeze else len(results)
+        assert taught.count("filter") == taught.count("scale") == expected

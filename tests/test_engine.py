@@ -81,6 +81,8 @@ class ToySettings:
     scale: ScaleParams = field(default_factory=ScaleParams)
     min_target_px: float = 5.0
     lost_threshold: float = 0.1
+    anchored_confidence: bool = False
+    freeze_when_lost: bool = False
 
 
 class ToyHost(CFTracker):

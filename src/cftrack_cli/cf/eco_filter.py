@@ -118,13 +118,15 @@ class ECOFilter:
         return len(self.layout.sizes)
 
     # -- applying ---------------------------------------------------------------------------
-    def scores(self, zf: Sequence[np.ndarray]) -> np.ndarray:
-        """Score coefficients (``(..., rows, cols)`` on the output grid) of samples ``zf``."""
-        if self.filters is None:
+    def scores(
+        self, zf: Sequence[np.ndarray], filters: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Score coefficients (``(..., rows, cols)`` on the output grid) of samples ``zf``
+        under this filter (or under ``filters`` of the same shapes, e.g. an earlier copy)."""
+        filters = self.filters if filters is None else filters
+        if filters is None:
             raise RuntimeError("learn the filter before asking for scores")
-        return self.layout.pad_sum(
-            [(f * z).sum(axis=-3) for f, z in zip(self.filters, zf, strict=True)]
-        )
+        return self.layout.pad_sum([(f * z).sum(axis=-3) for f, z in zip(filters, zf, strict=True)])
 
     def project(self, xf: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Projected coefficients ``P_l^T x_l`` of full-dimensional layer spectra ``(D, r, q)``."""

@@ -70,6 +70,16 @@ def maximize_score(sf: np.ndarray, iterations: int = 5) -> Peak:
     return Peak(_wrap(u) / (2 * np.pi), _wrap(v) / (2 * np.pi), value, grid)
 
 
+def score_at(sf: np.ndarray, dy: float, dx: float) -> float:
+    """The real function with half-layout coefficients ``sf`` at displacement ``(dy, dx)``
+    (fractions of the period, as :class:`Peak` gives them)."""
+    sf = np.asarray(sf, dtype=np.complex128)
+    rows, cols = sf.shape
+    ey = np.exp(2j * np.pi * dy * row_frequencies(rows))
+    ex = np.exp(2j * np.pi * dx * col_frequencies(cols))
+    return float((ey @ (sf * half_weights(cols)[None, :]) @ ex).real)
+
+
 def peak_sharpness(grid: np.ndarray, peak: float) -> float:
     """APCE of a sampled score: ``(max - min)^2 / mean((s - min)^2)``; large when one sharp peak."""
     low = float(grid.min())

@@ -118,9 +118,11 @@ class ECOParams:
     solver: SolverParams = field(default_factory=SolverParams)  # CG / Gauss-Newton settings
     scale: ScaleParams = field(default_factory=ScaleParams)  # the fDSST scale filter
     min_target_px: float = 5.0  # the estimated target never shrinks below this (pixels)
-    # Confidence below this flags the frame lost. Measured on the dev sequences: 1.5 % of
-    # frames tracked with IoU > 0.3 fall below it, 41 % of frames with IoU < 0.05 do.
-    lost_threshold: float = 0.15
+    # Confidence (see CFTracker.confidence) below this flags the frame lost. Chosen on the dev
+    # benchmark (docs/results.md, "A score that says when the tracker has drifted").
+    lost_threshold: float = 0.1
+    anchored_confidence: bool = True  # confidence asks the first frame's filter too (engine)
+    freeze_when_lost: bool = False  # lost frames teach neither filter nor scale (engine)
 
 
 @register("eco-hc", "ECO (CVPR 2017) with fHOG + ColorNames, fDSST scale; lost flag")

@@ -72,6 +72,7 @@ class ECOLearner:
             [(d, *s) for d, s in zip(self.dims, sizes, strict=True)], p.n_samples, p.learning_rate
         )
         self._energy: list[np.ndarray] = []
+        self._anchor: list[np.ndarray] = []  # the first frame's filter, never updated
         self._frame_no = 1
         self._since_train = 0
 
@@ -85,6 +86,10 @@ class ECOLearner:
         with self.timer.stage("learn"):
             self.filter.train_joint(xf, projections, self._energy)
         self.space.replace(0, self.filter.project(xf))
+        self._anchor = [f.copy() for f in self.filter.filters]
+
+    def anchor_scores(self, sample: Sequence[np.ndarray]) -> np.ndarray:
+        return self.filter.scores(sample, self._anchor)
 
     def sample(self, maps: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Maps projected with the learned matrices, then windowed and interpolated."""

@@ -19,6 +19,7 @@ frame, score a sample, update with a sample.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
@@ -26,7 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from cftrack_cli.boxes import Box
-from cftrack_cli.cf.localization import Peak, maximize_score
+from cftrack_cli.cf.localization import Peak, maximize_score, score_at
 from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.geometry import TargetGeometry
 from cftrack_cli.features.stage import FeatureStage
@@ -57,6 +58,10 @@ class CFLearner(Protocol):
     def update(self, sample: Sequence[np.ndarray], shift: Sequence[np.ndarray]) -> None:
         """Learn from ``sample``, the target now at ``shift``."""
 
+    def anchor_scores(self, sample: Sequence[np.ndarray]) -> np.ndarray:
+        """Score coefficients of ``sample`` under the filter learnt on the first frame alone
+        (kept unchanged), in the layout of :meth:`scores`."""
+
 
 class EngineSettings(Protocol):
     """The settings the engine itself reads from a host's parameters object."""
@@ -65,6 +70,8 @@ class EngineSettings(Protocol):
     scale: ScaleParams  # the fDSST scale filter
     min_target_px: float  # the estimated target never shrinks below this (pixels)
     lost_threshold: float  # confidence below this flags the frame lost
+    anchored_confidence: bool  # confidence also asks the first frame's filter (see confidence)
+    freeze_when_lost: bool  # a frame flagged lost teaches neither the filter nor the scale
 
 
 class CFTracker(CentredTracker):
@@ -129,12 +136,25 @@ class CFTracker(CentredTracker):
 
         target.scale *= self._scaler.estimate(frame, self._centre(), self._target_size())
 
-        confidence = self.confidence(peak)
+        confidence = self.confidence(peak, sample)
         lost = bool(confidence < p.lost_threshold)
-        self.learner.update(sample, self.stage.shift_to_centre(origin, step, target.centre))
-        self._scaler.update(frame, self._centre(), self._target_size())
+        if not (lost and p.freeze_when_lost):
+            self.learner.update(sample, self.stage.shift_to_centre(origin, step, target.centre))
+            self._scaler.update(frame, self._centre(), self._target_size())
         return TrackResult(self.current_box(), confidence, lost=lost)
 
-    def confidence(self, peak: Peak) -> float:
-        """The continuous score's maximum (the label peaks at 1), clipped to [0, 1]."""
-        return float(np.clip(peak.value, 0.0, 1.0))
+    def confidence(self, peak: Peak, sample: Sequence[np.ndarray]) -> float:
+        """How sure the tracker is that the box is on the target, in [0, 1].
+
+        The continuous score's maximum (the label peaks at 1) alone stays high when the filter
+        has drifted onto something else and learnt it. With ``anchored_confidence`` it is the
+        geometric mean of that maximum and the first frame's filter's score at the same place:
+        a drifted filter still scores its new object well, the first frame's does not.
+        """
+        value = float(np.clip(peak.value, 0.0, 1.0))
+        if not self.params.anchored_confidence:
+            return value
+        assert self.learner is not None
+        with self.timer.stage("detect"):
+            anchor = score_at(self.learner.anchor_scores(sample), peak.dy, peak.dx)
+        return math.sqrt(value * float(np.clip(anchor, 0.0, 1.0)))
