@@ -136,7 +136,7 @@ def _eco_defaults(**changes: object) -> Callable[[], None]:
 
 
 def _freeze_when_lost() -> Callable[[], None]:
-    """Frames flagged lost (anchored confidence below 0.1, the default flag) teach neither the
+    """Frames flagged lost (the default flag: confidence below 0.12) teach neither the
     filter nor the scale filter."""
     return _eco_defaults(freeze_when_lost=True)
 

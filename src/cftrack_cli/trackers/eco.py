@@ -120,7 +120,7 @@ class ECOParams:
     min_target_px: float = 5.0  # the estimated target never shrinks below this (pixels)
     # Confidence (see CFTracker.confidence) below this flags the frame lost. Chosen on the dev
     # benchmark (docs/results.md, "A score that says when the tracker has drifted").
-    lost_threshold: float = 0.1
+    lost_threshold: float = 0.12
     anchored_confidence: bool = True  # confidence asks the first frame's filter too (engine)
     freeze_when_lost: bool = False  # lost frames teach neither filter nor scale (engine)
 

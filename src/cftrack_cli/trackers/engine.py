@@ -148,8 +148,9 @@ class CFTracker(CentredTracker):
 
         The continuous score's maximum (the label peaks at 1) alone stays high when the filter
         has drifted onto something else and learnt it. With ``anchored_confidence`` it is the
-        geometric mean of that maximum and the first frame's filter's score at the same place:
-        a drifted filter still scores its new object well, the first frame's does not.
+        geometric mean of that maximum and the first frame's filter's score at the same place
+        (when lower than the maximum): a drifted filter still scores its new object well, the
+        first frame's does not.
         """
         value = float(np.clip(peak.value, 0.0, 1.0))
         if not self.params.anchored_confidence:
@@ -157,4 +158,6 @@ class CFTracker(CentredTracker):
         assert self.learner is not None
         with self.timer.stage("detect"):
             anchor = score_at(self.learner.anchor_scores(sample), peak.dy, peak.dx)
-        return math.sqrt(value * float(np.clip(anchor, 0.0, 1.0)))
+        # The anchor only ever lowers the score: a first frame's filter that likes the place
+        # more than today's does (the target left, the background stayed) is no reassurance.
+        return min(value, math.sqrt(value * float(np.clip(anchor, 0.0, 1.0))))
