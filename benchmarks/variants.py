@@ -98,18 +98,18 @@ def _student_shallow() -> Callable[[], None]:
     """Students tracked on their stride-2 layer pooled to stride 4 (ECO's VGG-M choice: norm1
     pooled by 2) instead of their stride-4 layer, with their stride-16 layer as before."""
     from cftrack_cli.features.deep import Tap
-    from cftrack_cli.trackers import eco_deep
+    from cftrack_cli.trackers import networks
 
-    before = eco_deep.student_taps
+    before = networks.student_taps
 
     def shallow(net: object, meta: dict) -> tuple[Tap, ...]:
         by_stride = {info.stride: name for name, info in net.taps.items()}  # type: ignore[attr-defined]
         return (Tap(by_stride[2], pool=2), Tap(by_stride[16]))
 
-    eco_deep.student_taps = shallow
+    networks.student_taps = shallow
 
     def undo() -> None:
-        eco_deep.student_taps = before
+        networks.student_taps = before
 
     return undo
 

@@ -3,15 +3,10 @@
 import numpy as np
 import pytest
 
-from cftrack_cli.cf.eco_filter import (
-    ECOFilter,
-    LayerLayout,
-    SolverParams,
-    gaussian_label_spectrum,
-    project_channels,
-)
+from cftrack_cli.cf.eco_filter import ECOFilter, SolverParams, project_channels
 from cftrack_cli.cf.fourier import hann_window
 from cftrack_cli.cf.interpolation import half_inner, half_size, interpolate, sample_grid
+from cftrack_cli.cf.layout import LayerLayout, gaussian_label_spectrum
 from cftrack_cli.cf.localization import maximize_score, peak_sharpness
 from cftrack_cli.cf.regularization import SpatialRegularizer, reg_window_coefficients
 

@@ -19,6 +19,7 @@ frame, score a sample, update with a sample.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
@@ -26,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from cftrack_cli.boxes import Box
+from cftrack_cli.cf.layout import gaussian_label_spectrum
 from cftrack_cli.cf.localization import Peak, maximize_score
 from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.geometry import TargetGeometry
@@ -33,7 +35,7 @@ from cftrack_cli.features.stage import FeatureStage
 from cftrack_cli.trackers.base import CentredTracker, TrackResult
 from cftrack_cli.trackers.scale_estimation import ScaleEstimator
 
-__all__ = ["CFLearner", "CFTracker", "EngineSettings"]
+__all__ = ["CFLearner", "CFTracker", "EngineSettings", "target_label"]
 
 
 class CFLearner(Protocol):
@@ -56,6 +58,18 @@ class CFLearner(Protocol):
 
     def update(self, sample: Sequence[np.ndarray], shift: Sequence[np.ndarray]) -> None:
         """Learn from ``sample``, the target now at ``shift``."""
+
+
+def target_label(
+    stage: FeatureStage, target: TargetGeometry, output_sigma_factor: float
+) -> np.ndarray:
+    """The score a learner fits to its recentred samples: a Gaussian peaked at zero
+    displacement, ``output_sigma_factor`` times the target's side wide (sample pixels), as
+    half-layout coefficients on the output grid of ``stage``'s largest layer."""
+    sigma = math.sqrt(float(np.floor(target.base_size).prod())) * output_sigma_factor
+    rows = max(r for r, _ in stage.sizes)
+    cols = max(q for _, q in stage.sizes)
+    return gaussian_label_spectrum((rows, cols), (sigma, sigma), stage.period)
 
 
 class EngineSettings(Protocol):
