@@ -13,7 +13,14 @@ import torch
 from cftrack_cli.boxes import Box, iou
 from cftrack_cli.cf.interpolation import half_weights, interpolate, shift_phase
 from cftrack_cli.cf.layout import gaussian_label_spectrum
-from cftrack_cli.cf.strcf import ADMMSchedule, STRCFFilter, from_grid, grid_points, to_grid
+from cftrack_cli.cf.strcf import (
+    ADMMSchedule,
+    STRCFFilter,
+    from_grid,
+    grid_points,
+    grid_shape,
+    to_grid,
+)
 from cftrack_cli.evaluation.datasets import find_dataset
 from cftrack_cli.io.frames import read_images
 from cftrack_cli.nets.preprocessing import CAFFE_VGG
@@ -27,14 +34,15 @@ from cftrack_cli.trackers.strcf_deep import deep_strcf_params
 from conftest import shared_path
 from synthetic import moving_square_frames
 
-SIZE = (5, 3)  # a half-layout spectrum: rows -2..2, columns 0..2; its grid is 5 x 5
+SIZE = (7, 4)  # a half-layout spectrum: rows -3..3, columns 0..3; it needs a 7 x 7 grid ...
+GRID = (8, 8)  # ... and the spatial step uses 8 x 8 (fast FFT lengths)
 PERIOD = (20.0, 20.0)
 
 
 def _problem(seed: int = 0, channels: int = 2):
     """A small sample (from real maps, so Hermitian), a label and a spatial window."""
     rng = np.random.default_rng(seed)
-    sample = [interpolate(rng.normal(size=(channels, 5, 5)).astype(np.float32))]
+    sample = [interpolate(rng.normal(size=(channels, 7, 7)).astype(np.float32))]
     label = gaussian_label_spectrum(SIZE, (2.0, 2.0), PERIOD)
     ys, xs = grid_points(SIZE, PERIOD)
     window = 0.05 + 0.5 * ((ys[:, None] - 10.0) ** 2 + (xs[None, :] - 10.0) ** 2) / 100.0
@@ -42,60 +50,53 @@ def _problem(seed: int = 0, channels: int = 2):
 
 
 def _closed_form(sample, label, window, mu, previous):
-    """The minimiser of STRCF's objective, by dense least squares over the filter's real grid
-    values: the DFT written out here, independent of the module's FFT round trips."""
+    """The minimiser of STRCF's objective by dense least squares, its Fourier series written
+    out here (independent of the module's FFTs). The unknowns are the filter's values on the
+    7 x 7 grid that holds its spectrum; the spatial penalty is on the 8 x 8 grid."""
     (z,) = sample
     channels = z.shape[0]
-    ys, xs = grid_points(SIZE, PERIOD)
     ky = np.arange(-(SIZE[0] // 2), SIZE[0] // 2 + 1)
     kx = np.arange(SIZE[1])
-    n = len(ys) * len(xs)
-    # coefficients of the grid values: F[k] = 1/N sum_j g_j exp(-2 pi i k t_j / T)
-    phase = np.exp(
-        -2j
-        * np.pi
-        * (
-            ky[:, None, None, None] * ys[None, None, :, None] / PERIOD[0]
-            + kx[None, :, None, None] * xs[None, None, None, :] / PERIOD[1]
-        )
-    )
-    dft = phase.reshape(len(ky) * len(kx), n) / n  # (frequencies, grid points)
+    py = (np.arange(7) + 0.5) * PERIOD[0] / 7
+    px = (np.arange(7) + 0.5) * PERIOD[1] / 7
+
+    def waves(ys, xs):  # (frequencies, points): exp(2 pi i k t / T)
+        arg = ky[:, None, None, None] * ys[None, None, :, None] / PERIOD[0]
+        arg = arg + kx[None, :, None, None] * xs[None, None, None, :] / PERIOD[1]
+        return np.exp(2j * np.pi * arg).reshape(len(ky) * len(kx), len(ys) * len(xs))
+
+    dft = np.conj(waves(py, px)) / 49  # 7 x 7 values -> coefficients
     weight = np.tile(half_weights(SIZE[1]), len(ky))  # full-spectrum count of each coefficient
+    ys, xs = grid_points(SIZE, PERIOD)
+    # values on the 8 x 8 grid from coefficients (real: column 0 once, the others twice)
+    synth = (weight[:, None] * waves(ys, xs)).T
     sw = np.sqrt(weight)[:, None]
     zf = z.reshape(channels, -1)
-    # data: sum_c z_c . (dft g_c) - y
+    eye = np.eye(channels)
     data = np.concatenate([sw * zf[c][:, None] * dft for c in range(channels)], axis=1)
-    rows = [np.vstack([data.real, data.imag])]
-    rhs = [np.concatenate([(sw[:, 0] * label.ravel()).real, (sw[:, 0] * label.ravel()).imag])]
-    # spatial: 1/N sum w^2 g^2, per channel
-    rows.append(np.kron(np.eye(channels), np.diag(window.ravel() / np.sqrt(n))))
-    rhs.append(np.zeros(channels * n))
-    # temporal: mu || dft g - f_prev ||^2 (full spectrum)
-    rows.append(
-        np.vstack(
-            [
-                np.kron(np.eye(channels), (np.sqrt(mu) * sw * dft).real),
-                np.kron(np.eye(channels), (np.sqrt(mu) * sw * dft).imag),
-            ]
-        )
-    )
+    temporal = np.kron(eye, np.sqrt(mu) * sw * dft)
+    spatial = np.kron(eye, (window.ravel() / 8)[:, None] * (synth @ dft).real)
     target = np.concatenate([np.sqrt(mu) * sw[:, 0] * p.ravel() for p in previous[0]])
-    rhs.append(np.concatenate([target.real, target.imag]))
-    g = np.linalg.lstsq(np.vstack(rows), np.concatenate(rhs), rcond=None)[0]
-    return (dft @ g.reshape(channels, n).T).T.reshape(channels, *SIZE)
+    y = sw[:, 0] * label.ravel()
+    lhs = np.vstack([data.real, data.imag, spatial, temporal.real, temporal.imag])
+    rhs = np.concatenate([y.real, y.imag, np.zeros(spatial.shape[0]), target.real, target.imag])
+    g = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+    return (dft @ g.reshape(channels, 49).T).T.reshape(channels, *SIZE)
 
 
 def test_the_grid_holds_a_half_spectrum_exactly():
     rng = np.random.default_rng(1)
-    f = interpolate(rng.normal(size=(3, 5, 5)))
-    for step in (None, shift_phase(SIZE, 0.3, -1.7, PERIOD)):
-        np.testing.assert_allclose(from_grid(to_grid(f, step), step), f, atol=1e-6)
+    f = interpolate(rng.normal(size=(3, 7, 7)))
+    step = shift_phase(SIZE, 0.3, -1.7, PERIOD)
+    for grid, phase in ((None, None), (None, step), (GRID, step), ((9, 15), None)):
+        np.testing.assert_allclose(from_grid(to_grid(f, grid, phase), SIZE, phase), f, atol=1e-6)
+    assert grid_shape(SIZE) == GRID and grid_shape((53, 27)) == (54, 54)
 
 
 @pytest.mark.parametrize("mu", [0.0, 0.3])
 def test_admm_reaches_the_closed_form_minimiser(mu):
     sample, label, window = _problem()
-    previous = [interpolate(np.random.default_rng(2).normal(size=(2, 5, 5)).astype(np.float32))]
+    previous = [interpolate(np.random.default_rng(2).normal(size=(2, 7, 7)).astype(np.float32))]
     expected = _closed_form(sample, label, window, mu, previous)
     admm = STRCFFilter([SIZE], label, [window], PERIOD, ADMMSchedule(500, 0.01, 1.1, 0.1))
     admm.filters = previous

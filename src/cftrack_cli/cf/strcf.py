@@ -10,9 +10,9 @@ minimises, over the full spectrum (Parseval),
 
 with ``z`` the frame's sample, ``y`` the label, ``w`` the SRDCF-style spatial window
 (:func:`~cftrack_cli.cf.regularization.reg_window`) on the ``N_l`` points ``t_j`` of a grid
-that holds layer ``l``'s spectrum exactly, and ``f_prev`` the previous frame's filter: the
-temporal term keeps the filter close to it, which stands in for a sample set (the filter alone
-is the model's memory).
+that holds layer ``l``'s spectrum (:func:`grid_shape`), and ``f_prev`` the previous frame's
+filter: the temporal term keeps the filter close to it, which stands in for a sample set (the
+filter alone is the model's memory).
 
 ADMM splits ``f = g`` (``h`` the Lagrange multiplier, ``gamma`` the penalty):
 
@@ -23,7 +23,9 @@ ADMM splits ``f = g`` (``h`` the Lagrange multiplier, ``gamma`` the penalty):
 * ``g``: on each layer's grid, elementwise ``g = (gamma f + h) / (w^2 + gamma)``;
 * ``h += gamma (f - g)``, then ``gamma = min(cap, step * gamma)``.
 
-A few iterations a frame from ``g = h = 0``, as the original; the filter kept is ``f``.
+``g`` and ``h`` are grid values; the filter step sees their projection onto the filter's
+frequencies (exact: the rest of the penalty does not depend on ``f``). A few iterations a
+frame from ``g = h = 0``, as the original; the filter kept is ``f``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ import numpy as np
 from cftrack_cli.cf.interpolation import shift_phase
 from cftrack_cli.cf.layout import LayerLayout
 
-__all__ = ["ADMMSchedule", "STRCFFilter", "from_grid", "grid_points", "to_grid"]
+__all__ = [
+    "ADMMSchedule",
+    "STRCFFilter",
+    "from_grid",
+    "grid_points",
+    "grid_shape",
+    "to_grid",
+]
 
 
 @dataclass(frozen=True)
@@ -57,33 +66,68 @@ class ADMMSchedule:
         return out
 
 
+def _fast_len(n: int) -> int:
+    """The smallest length >= ``n`` whose only prime factors are 2, 3 and 5 (fast FFTs)."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+def grid_shape(size: tuple[int, int]) -> tuple[int, int]:
+    """The grid the spatial step works on for a half-layout spectrum of ``size`` (rows, cols):
+    at least ``rows`` x ``2 * cols - 1`` points (enough to hold the spectrum exactly), rounded
+    up to fast FFT lengths (a 53-point axis, a prime, costs several times a 54-point one)."""
+    return _fast_len(size[0]), _fast_len(2 * size[1] - 1)
+
+
 def grid_points(size: tuple[int, int], period: tuple[float, float]) -> tuple[np.ndarray, ...]:
-    """The (ys, xs) where :func:`to_grid` samples a half-layout spectrum of ``size`` (rows, cols):
-    ``(2 * cols - 1)`` x ``rows`` points, offset by half a step so the grid is symmetric
-    about the period's centre (the target's place in a recentred sample)."""
-    ny, nx = size[0], 2 * size[1] - 1
+    """The (ys, xs) of :func:`grid_shape`'s grid for a spectrum of ``size``, offset by half a
+    step so the grid is symmetric about the period's centre (the target in a recentred
+    sample)."""
+    ny, nx = grid_shape(size)
     ys = (np.arange(ny) + 0.5) * (period[0] / ny)
     xs = (np.arange(nx) + 0.5) * (period[1] / nx)
     return ys, xs
 
 
 def _half_step(size: tuple[int, int], period: tuple[float, float]) -> np.ndarray:
-    ny, nx = size[0], 2 * size[1] - 1
+    ny, nx = grid_shape(size)
     return shift_phase(size, 0.5 * period[0] / ny, 0.5 * period[1] / nx, period)
 
 
-def to_grid(f: np.ndarray, half_step: np.ndarray | None = None) -> np.ndarray:
-    """The real function with half-layout coefficients ``f`` (..., rows, cols) at the points
-    of :func:`grid_points` (``half_step``: that grid's phase factors, :func:`_half_step`)."""
+def to_grid(
+    f: np.ndarray, grid: tuple[int, int] | None = None, half_step: np.ndarray | None = None
+) -> np.ndarray:
+    """Values of the real function with half-layout coefficients ``f`` (..., rows, cols) on a
+    ``grid`` (default: the smallest, rows x (2 cols - 1)); ``half_step``: phase factors that
+    move the points by half a step (:func:`grid_points`)."""
     rows, cols = f.shape[-2:]
+    ny, nx = grid or (rows, 2 * cols - 1)
     if half_step is not None:
         f = f * half_step
-    return np.fft.irfft2(np.fft.ifftshift(f, axes=-2), s=(rows, 2 * cols - 1), norm="forward")
+    k = rows // 2
+    full = np.zeros((*f.shape[:-2], ny, nx // 2 + 1), dtype=f.dtype)
+    full[..., :, :cols][..., np.arange(-k, k + 1) % ny, :] = f
+    return np.fft.irfft2(full, s=(ny, nx), norm="forward")
 
 
-def from_grid(g: np.ndarray, half_step: np.ndarray | None = None) -> np.ndarray:
-    """Inverse of :func:`to_grid`: half-layout coefficients of grid values (..., rows, 2c-1)."""
-    f = np.fft.fftshift(np.fft.rfft2(g, norm="forward"), axes=-2)
+def from_grid(
+    g: np.ndarray, size: tuple[int, int] | None = None, half_step: np.ndarray | None = None
+) -> np.ndarray:
+    """The half-layout coefficients of ``size`` (default: all the grid holds) of grid values
+    ``g``: the inverse of :func:`to_grid` on functions it can hold, the orthogonal projection
+    onto them otherwise (the coefficients beyond ``size`` are dropped)."""
+    ny, nx = g.shape[-2:]
+    rows, cols = size or (ny - (1 - ny % 2), (nx + 1) // 2)
+    k = rows // 2
+    spec = np.fft.rfft2(g, norm="forward")
+    f = spec[..., np.arange(-k, k + 1) % ny, :cols]
     if half_step is not None:
         f = f * np.conj(half_step)
     return f.astype(np.complex64, copy=False)
@@ -93,8 +137,8 @@ class STRCFFilter:
     """The filter of all layers and its per-frame ADMM (see the module notes).
 
     ``label``: half-layout coefficients on the output grid; ``windows``: per layer, the spatial
-    window on that layer's :func:`grid_points` ``(rows, 2 * cols - 1)``; ``period``: the
-    continuous domain's (rows, columns) length.
+    window at that layer's :func:`grid_points`; ``period``: the continuous domain's (rows,
+    columns) length.
     """
 
     def __init__(
@@ -108,11 +152,12 @@ class STRCFFilter:
         self.layout = LayerLayout(layer_sizes)
         if label.shape != self.layout.output:
             raise ValueError(f"label {label.shape} != output grid {self.layout.output}")
-        for (r, q), w in zip(self.layout.sizes, windows, strict=True):
-            if w.shape != (r, 2 * q - 1):
-                raise ValueError(f"window {w.shape} does not fit a {r}x{q} spectrum's grid")
+        self.grids = [grid_shape(s) for s in self.layout.sizes]
+        for grid, w in zip(self.grids, windows, strict=True):
+            if w.shape != grid:
+                raise ValueError(f"window {w.shape} is not on the layer's grid {grid}")
         self.label = label.astype(np.complex64)
-        self.window_sq = [np.square(w, dtype=np.float64) for w in windows]
+        self.window_sq = [np.square(w).astype(np.float32) for w in windows]
         self.schedule = schedule
         self._half_step = [_half_step(s, period) for s in self.layout.sizes]
         self.filters: list[np.ndarray] | None = None
@@ -134,19 +179,37 @@ class STRCFFilter:
             [_channel_sum(z.real, z.real) + _channel_sum(z.imag, z.imag) for z in sample]
         )
         zc = [np.conj(z) for z in sample]
-        g = [np.zeros_like(z) for z in sample]
-        h = [np.zeros_like(z) for z in sample]  # the dual (unscaled: it keeps across gammas)
+        # g and the multiplier h live on the grids (the spatial step is exact there); the
+        # filter step sees their projection onto the filter's frequencies. Both start at 0.
+        g: list[np.ndarray] | None = None
+        h: list[np.ndarray] | None = None
+        penalties = self.schedule.penalties()
         f = previous
-        for gamma in self.schedule.penalties():
+        for it, gamma in enumerate(penalties):
             c = mu + gamma
-            q = [(mu * p + gamma * gl - hl) / c for p, gl, hl in zip(previous, g, h, strict=True)]
+            if g is None or h is None:
+                q = [(mu / c) * p for p in previous]
+            else:
+                q = [
+                    (mu * p + from_grid(gamma * gl - hl, p.shape[-2:], step)) / c
+                    for p, gl, hl, step in zip(previous, g, h, self._half_step, strict=True)
+                ]
             fitted = layout.pad_sum([_channel_sum(z, ql) for z, ql in zip(sample, q, strict=True)])
             gain = (self.label - fitted) / (c + energy)
             f = [ql + a * layout.crop(gain, i) for i, (ql, a) in enumerate(zip(q, zc, strict=True))]
-            for i, (fl, hl) in enumerate(zip(f, h, strict=True)):
-                v = to_grid(gamma * fl + hl, self._half_step[i])
-                g[i] = from_grid(v / (self.window_sq[i] + gamma), self._half_step[i])
-                h[i] = hl + gamma * (fl - g[i])
+            if it == len(penalties) - 1:
+                break  # the filter kept is f: the last spatial step would go unused
+            values = [
+                to_grid(fl, grid, step)
+                for fl, grid, step in zip(f, self.grids, self._half_step, strict=True)
+            ]
+            if h is None:
+                h = [np.zeros_like(v) for v in values]
+            g = [
+                (gamma * v + hl) / (wsq + gamma)
+                for v, hl, wsq in zip(values, h, self.window_sq, strict=True)
+            ]
+            h = [hl + gamma * (v - gl) for hl, v, gl in zip(h, values, g, strict=True)]
         self.filters = [np.asarray(x, dtype=np.complex64) for x in f]
         return self.filters
 
