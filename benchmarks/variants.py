@@ -8,7 +8,9 @@ table of docs/not-adopted.md reports:
 * ``hard-orientation``: fHOG puts each gradient in its nearest orientation bin, as the toolbox's
   ``fhog.m`` does (``softBin=-1``), instead of interpolating between the two nearest bins;
 * ``dims-3-12``: deep ECO projects the student's two layers to 3 and 12 channels (the paper's
-  release) instead of ECO's 16 and 64.
+  release) instead of ECO's 16 and 64;
+* ``deepstrcf-one-layer``, ``deepstrcf-vot``: ``deepstrcf`` as the original DeepSTRCF chose
+  its layers, and on its VOT setting (see their functions).
 
     .venv/bin/python benchmarks/variants.py hard-orientation accuracy \\
         ../shared/data/distill/sequences -t eco-hc
@@ -114,12 +116,51 @@ def _student_shallow() -> Callable[[], None]:
     return undo
 
 
+def _deepstrcf_params(change: Callable[[object, object], object]) -> Callable[[], None]:
+    """``deepstrcf`` with ``change(params, cnn)`` applied to its parameters."""
+    from cftrack_cli.trackers import strcf_deep
+
+    before = strcf_deep.deep_strcf_params
+    strcf_deep.deep_strcf_params = lambda cnn: change(before(cnn), cnn)
+
+    def undo() -> None:
+        strcf_deep.deep_strcf_params = before
+
+    return undo
+
+
+def _deepstrcf_one_layer() -> Callable[[], None]:
+    """DeepSTRCF's own choice: one deep layer (the student's stride-16 tap) with grey + fHOG +
+    ColorNames (``run_DeepSTRCF.m``), instead of both of the student's taps."""
+    from dataclasses import replace
+
+    from cftrack_cli.trackers.strcf import STRCF_HC_LAYERS
+
+    def one_layer(params, cnn):
+        deep = [s for s in params.layers if s.cell_size == 16]
+        return replace(params, layers=(*deep, *STRCF_HC_LAYERS))
+
+    return _deepstrcf_params(one_layer)
+
+
+def _deepstrcf_vot() -> Callable[[], None]:
+    """DeepSTRCF's VOT setting (``DeepSTRCF_VOT_setting.m``): temporal weight 8 (OTB: 15),
+    search area 4 (OTB: 4.5)."""
+    from dataclasses import replace
+
+    return _deepstrcf_params(
+        lambda params, cnn: replace(params, temporal_weight=8.0, search_area_scale=4.0)
+    )
+
+
 #: name -> a function that applies the variant and returns how to undo it
 VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "hard-orientation": _hard_orientation,
     "dims-3-12": _student_dims_3_12,
     "deep-published": _deep_published,
     "student-shallow": _student_shallow,
+    "deepstrcf-one-layer": _deepstrcf_one_layer,
+    "deepstrcf-vot": _deepstrcf_vot,
 }
 
 
