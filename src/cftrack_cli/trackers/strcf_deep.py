@@ -38,6 +38,9 @@ def deep_strcf_params(cnn: TorchBackend) -> STRCFParams:
         search_area_scale=4.5,
         min_sample_area=200.0**2,
         max_sample_area=250.0**2,
+        # As strcf's, on the same 10 dev sequences: 2.1 % of tracked frames fall below it,
+        # 32 % of failed ones.
+        lost_threshold=0.08,
     )
 
 
