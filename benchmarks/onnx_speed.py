@@ -40,7 +40,7 @@ from cftrack_cli.export import (  # noqa: E402
     student_to_onnx,
 )
 from cftrack_cli.nets.weights import load_student  # noqa: E402
-from cftrack_cli.trackers.eco_deep import default_student_path, student_taps  # noqa: E402
+from cftrack_cli.trackers.networks import default_student_path, student_taps  # noqa: E402
 
 SAMPLE_PX = 256  # eco-student's sample side (docs/results.md, "the networks alone")
 

@@ -10,7 +10,9 @@ table of docs/not-adopted.md reports:
 * ``dims-3-12``: deep ECO projects the student's two layers to 3 and 12 channels (the paper's
   release) instead of ECO's 16 and 64;
 * ``deep-published``, ``student-shallow``: see their functions;
-* ``freeze-when-lost``, ``freeze-when-peak-low``: frames flagged lost teach the tracker nothing.
+* ``freeze-when-lost``, ``freeze-when-peak-low``: frames flagged lost teach the tracker nothing;
+* ``deepstrcf-one-layer``, ``deepstrcf-vot``: ``deepstrcf`` as the original DeepSTRCF chose
+  its layers, and on its VOT setting (see their functions).
 
     .venv/bin/python benchmarks/variants.py hard-orientation accuracy \\
         ../shared/data/distill/sequences -t eco-hc
@@ -100,18 +102,18 @@ def _student_shallow() -> Callable[[], None]:
     """Students tracked on their stride-2 layer pooled to stride 4 (ECO's VGG-M choice: norm1
     pooled by 2) instead of their stride-4 layer, with their stride-16 layer as before."""
     from cftrack_cli.features.deep import Tap
-    from cftrack_cli.trackers import eco_deep
+    from cftrack_cli.trackers import networks
 
-    before = eco_deep.student_taps
+    before = networks.student_taps
 
     def shallow(net: object, meta: dict) -> tuple[Tap, ...]:
         by_stride = {info.stride: name for name, info in net.taps.items()}  # type: ignore[attr-defined]
         return (Tap(by_stride[2], pool=2), Tap(by_stride[16]))
 
-    eco_deep.student_taps = shallow
+    networks.student_taps = shallow
 
     def undo() -> None:
-        eco_deep.student_taps = before
+        networks.student_taps = before
 
     return undo
 
@@ -135,6 +137,19 @@ def _eco_defaults(**changes: object) -> Callable[[], None]:
     return undo
 
 
+def _deepstrcf_params(change: Callable[[object, object], object]) -> Callable[[], None]:
+    """``deepstrcf`` with ``change(params, cnn)`` applied to its parameters."""
+    from cftrack_cli.trackers import strcf_deep
+
+    before = strcf_deep.deep_strcf_params
+    strcf_deep.deep_strcf_params = lambda cnn: change(before(cnn), cnn)
+
+    def undo() -> None:
+        strcf_deep.deep_strcf_params = before
+
+    return undo
+
+
 def _freeze_when_lost() -> Callable[[], None]:
     """Frames flagged lost (the default flag: confidence below 0.12) teach neither the
     filter nor the scale filter."""
@@ -147,6 +162,30 @@ def _freeze_when_peak_low() -> Callable[[], None]:
     return _eco_defaults(anchored_confidence=False, lost_threshold=0.15, freeze_when_lost=True)
 
 
+def _deepstrcf_one_layer() -> Callable[[], None]:
+    """DeepSTRCF's own choice: one deep layer (the student's stride-16 tap) with grey + fHOG +
+    ColorNames (``run_DeepSTRCF.m``), instead of both of the student's taps."""
+    from dataclasses import replace
+
+    from cftrack_cli.trackers.strcf import STRCF_HC_LAYERS
+
+    def one_layer(params, cnn):
+        deep = [s for s in params.layers if s.cell_size == 16]
+        return replace(params, layers=(*deep, *STRCF_HC_LAYERS))
+
+    return _deepstrcf_params(one_layer)
+
+
+def _deepstrcf_vot() -> Callable[[], None]:
+    """DeepSTRCF's VOT setting (``DeepSTRCF_VOT_setting.m``): temporal weight 8 (OTB: 15),
+    search area 4 (OTB: 4.5)."""
+    from dataclasses import replace
+
+    return _deepstrcf_params(
+        lambda params, cnn: replace(params, temporal_weight=8.0, search_area_scale=4.0)
+    )
+
+
 #: name -> a function that applies the variant and returns how to undo it
 VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "hard-orientation": _hard_orientation,
@@ -155,6 +194,8 @@ VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "student-shallow": _student_shallow,
     "freeze-when-lost": _freeze_when_lost,
     "freeze-when-peak-low": _freeze_when_peak_low,
+    "deepstrcf-one-layer": _deepstrcf_one_layer,
+    "deepstrcf-vot": _deepstrcf_vot,
 }
 
 

@@ -12,7 +12,7 @@ from cftrack_cli.nets.preprocessing import CAFFE_VGG
 from cftrack_cli.nets.student import StudentNet, vgg16_student_spec
 from cftrack_cli.nets.teacher import VGG16Features
 from cftrack_cli.nets.weights import load_student, save_student
-from cftrack_cli.trackers import create_tracker, eco_deep
+from cftrack_cli.trackers import create_tracker, networks
 from cftrack_cli.trackers.session import track_frames
 from conftest import shared_path
 from synthetic import moving_square_frames
@@ -47,8 +47,8 @@ def test_weights_option_is_the_same_as_the_suffix(student_file):
 
 
 def test_no_student_weights_says_how_to_give_them(monkeypatch):
-    monkeypatch.delenv(eco_deep.STUDENT_ENV, raising=False)
-    monkeypatch.setattr(eco_deep, "DEFAULT_STUDENT", "no_such_student.pth")
+    monkeypatch.delenv(networks.STUDENT_ENV, raising=False)
+    monkeypatch.setattr(networks, "DEFAULT_STUDENT", "no_such_student.pth")
     with pytest.raises(UsageError, match="--weights"):
         create_tracker("eco-student")
 
@@ -75,7 +75,7 @@ def test_teacher_with_random_weights_runs(tmp_path):
 def test_cf_vggm_uses_ecos_vggm_layers():
     path = shared_path("weights", "cf_vggm_student.pth")
     net, meta = load_student(path)
-    taps = eco_deep.student_taps(net, meta)
+    taps = networks.student_taps(net, meta)
     assert [t.label for t in taps] == ["norm1/avg2", "relu5"]
     tracker = create_tracker(f"eco-student@{path}")
     assert tracker.name == "eco-student@cf_vggm_student"

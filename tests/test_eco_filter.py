@@ -3,13 +3,7 @@
 import numpy as np
 import pytest
 
-from cftrack_cli.cf.eco_filter import (
-    ECOFilter,
-    LayerLayout,
-    SolverParams,
-    gaussian_label_spectrum,
-    project_channels,
-)
+from cftrack_cli.cf.eco_filter import ECOFilter, SolverParams, project_channels
 from cftrack_cli.cf.fourier import hann_window
 from cftrack_cli.cf.interpolation import (
     half_inner,
@@ -18,6 +12,7 @@ from cftrack_cli.cf.interpolation import (
     interpolate,
     sample_grid,
 )
+from cftrack_cli.cf.layout import LayerLayout, gaussian_label_spectrum
 from cftrack_cli.cf.localization import maximize_score, peak_sharpness, score_at
 from cftrack_cli.cf.regularization import SpatialRegularizer, reg_window_coefficients
 

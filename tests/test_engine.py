@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cftrack_cli.boxes import Box, iou
-from cftrack_cli.cf.eco_filter import gaussian_label_spectrum
+from cftrack_cli.cf.layout import gaussian_label_spectrum
 from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.backend import FeatureBackend, Tap, TapLayout
 from cftrack_cli.features.geometry import TargetGeometry

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cftrack_cli.nets.weights import load_student
-from cftrack_cli.trackers.eco_deep import STUDENT_ENV, default_student_path
+from cftrack_cli.trackers.networks import STUDENT_ENV, default_student_path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "cftrack_student.pth"
 

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cftrack_cli.cf.interpolation import (
-    col_frequencies,
     half_inner,
     half_weights,
-    row_frequencies,
     symmetrize,
 )
+from cftrack_cli.cf.layout import LayerLayout
 from cftrack_cli.cf.optimization import CGState, Vector, solve
 from cftrack_cli.cf.regularization import SpatialRegularizer
 
@@ -46,43 +45,6 @@ class SolverParams:
     cg_iter: int = 5  # conjugate-gradient iterations per later update
     cg_forget: float = 0.636  # damping of the carried search direction, (1 - lr) ** 50
     fletcher_reeves: bool = False  # later updates: Polak-Ribiere copes with a changing system
-
-
-def gaussian_label_spectrum(
-    size: tuple[int, int], sigma: tuple[float, float], period: tuple[float, float]
-) -> np.ndarray:
-    """Half-layout Fourier coefficients of a periodic Gaussian of peak ~1 centred at 0.
-
-    ``sigma`` and ``period`` in the same units, per axis (y, x).
-    """
-    out = []
-    for n, freqs, s, t in zip(size, (row_frequencies, col_frequencies), sigma, period, strict=True):
-        k = freqs(n)
-        out.append(np.sqrt(2 * np.pi) * s / t * np.exp(-2.0 * (np.pi * s * k / t) ** 2))
-    return np.outer(out[0], out[1]).astype(np.complex64)
-
-
-class LayerLayout:
-    """Where each layer's half-layout spectrum sits on the common output grid."""
-
-    def __init__(self, sizes: Sequence[tuple[int, int]]) -> None:
-        self.sizes = [(int(r), int(q)) for r, q in sizes]
-        if any(r % 2 == 0 or r < 1 or q < 1 for r, q in self.sizes):
-            raise ValueError(f"half-layout sizes need odd row counts, got {self.sizes}")
-        self.output = (max(r for r, _ in self.sizes), max(q for _, q in self.sizes))
-        self.row0 = [(self.output[0] - r) // 2 for r, _ in self.sizes]
-
-    def crop(self, x: np.ndarray, layer: int) -> np.ndarray:
-        r, q = self.sizes[layer]
-        o = self.row0[layer]
-        return x[..., o : o + r, :q]
-
-    def pad_sum(self, parts: Sequence[np.ndarray]) -> np.ndarray:
-        lead = parts[0].shape[:-2]
-        out = np.zeros((*lead, *self.output), dtype=np.result_type(*parts))
-        for layer, part in enumerate(parts):
-            self.crop(out, layer)[...] += part
-        return out
 
 
 class ECOFilter:

@@ -1,10 +1,12 @@
-"""SRDCF-style spatial regularisation of a continuous filter, applied in the Fourier domain.
+"""SRDCF-style spatial regularisation of a continuous filter.
 
 The filter's energy is penalised by a window ``w(t)`` that is small on the target and grows
-towards the edges of the sample: ``|| w f ||^2``. In the Fourier domain ``w f`` is a
-convolution of the filter's coefficients with the window's; a smooth window (a quadratic here,
-as ECO) has only a handful of significant coefficients, so the rest are set to zero and the
-penalty costs a few shifted multiply-adds per application.
+towards the edges of the sample: ``|| w f ||^2``. The window itself (:func:`reg_window`) is
+shared: STRCF applies it elementwise to its filter sampled on a grid (:mod:`cftrack_cli.cf.
+strcf`); ECO, below, in the Fourier domain, where ``w f`` is a convolution of the filter's
+coefficients with the window's; a smooth window (a quadratic here, as ECO) has only a handful
+of significant coefficients, so the rest are set to zero and the penalty costs a few shifted
+multiply-adds per application.
 
 The window is centred on the sample's centre (the target), in the coordinates whose origin is
 the sample's top-left corner (see :mod:`cftrack_cli.cf.interpolation`).
@@ -13,6 +15,27 @@ the sample's top-left corner (see :mod:`cftrack_cli.cf.interpolation`).
 from __future__ import annotations
 
 import numpy as np
+
+
+def reg_window(
+    ys: np.ndarray,
+    xs: np.ndarray,
+    target: tuple[float, float],
+    min_value: float = 1e-4,
+    edge_value: float = 1e-2,
+    power: float = 2.0,
+) -> np.ndarray:
+    """The window's values ``(len(ys), len(xs))`` at points ``ys`` x ``xs`` relative to the
+    target centre, in the units of ``target`` (its height, width):
+    ``min + (edge - min) * (|y / (h/2)|^p + |x / (w/2)|^p)``, ``edge`` at the target's border.
+
+    ECO applies it in the Fourier domain (:func:`reg_window_coefficients`), STRCF elementwise
+    on its filter's grid.
+    """
+    sy, sx = 0.5 * target[0], 0.5 * target[1]
+    return (edge_value - min_value) * (
+        np.abs(ys[:, None] / sy) ** power + np.abs(xs[None, :] / sx) ** power
+    ) + min_value
 
 
 def reg_window_coefficients(
@@ -26,18 +49,14 @@ def reg_window_coefficients(
     """Fourier coefficients (centred, odd-sized, real) of the sparse regularisation window.
 
     ``support``: the sample's (height, width) in pixels (the period); ``target``: the target's
-    (height, width) in the same pixels. The window is
-    ``min + (edge - min) * (|y / (h/2)|^p + |x / (w/2)|^p)`` around the target centre, so it
-    reaches ``edge`` at the target's border; coefficients below ``sparsity`` times the largest
+    (height, width) in the same pixels. The window is :func:`reg_window` sampled at the pixel
+    centres around the target centre; coefficients below ``sparsity`` times the largest
     are dropped and the constant term is corrected so the sparse window's minimum is ``min``.
     """
     ty, tx = support
     uy = np.arange(ty) + 0.5 - ty / 2.0  # pixel centres relative to the sample centre
     ux = np.arange(tx) + 0.5 - tx / 2.0
-    sy, sx = 0.5 * target[0], 0.5 * target[1]
-    window = (edge_value - min_value) * (
-        np.abs(uy[:, None] / sy) ** power + np.abs(ux[None, :] / sx) ** power
-    ) + min_value
+    window = reg_window(uy, ux, target, min_value, edge_value, power)
     # Pixel n sits at n + 1/2: that phase makes the coefficients of the symmetric window real.
     ky = np.fft.fftfreq(ty) * ty
     kx = np.fft.fftfreq(tx) * tx

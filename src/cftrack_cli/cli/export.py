@@ -24,7 +24,7 @@ from cftrack_cli.io.atomic import atomic_write_bytes, check_output_file, is_stre
 from cftrack_cli.io.frames import IMAGE_SUFFIXES, open_frames, read_image
 from cftrack_cli.nets.checkpoint import file_sha256
 from cftrack_cli.nets.weights import load_student
-from cftrack_cli.trackers.eco_deep import default_student_path, student_taps
+from cftrack_cli.trackers.networks import default_student_path, student_taps
 
 SAMPLE = Path("samples") / "bag.avi"
 #: Input sizes the check runs at when the size is free: eco-student's sample, and a non-square

@@ -6,6 +6,8 @@ from cftrack_cli.trackers import (  # noqa: F401  (registration side effect)
     eco_deep,
     opencv,
     opencv_deep,
+    strcf,
+    strcf_deep,
 )
 from cftrack_cli.trackers.base import Tracker, TrackResult
 from cftrack_cli.trackers.registry import create_tracker, tracker_names, tracker_specs

@@ -4,10 +4,10 @@
 The core is feature-agnostic: :class:`ECOParams.layers` lists :class:`FeatureLayer` specs, each
 a :class:`~cftrack_cli.features.base.FeatureExtractor` at its own cell size (stride) with its
 own projected dimension, so deep CNN layers plug in as more layers. ECO is a host on the
-tracking engine (:mod:`cftrack_cli.trackers.engine`): this module says how ECO chooses its
-sample (a square, every layer tiling it) and its feature stage; its learner (filter, projection,
-sample space, sparse updates) is :mod:`cftrack_cli.trackers.eco_learner`, the maths
-:mod:`cftrack_cli.cf`. Per frame:
+tracking engine (:mod:`cftrack_cli.trackers.engine`); the layers, the square sample (every
+layer tiling it) and the feature stage are the shared host's (:mod:`cftrack_cli.trackers.host`,
+STRCF uses the same); its learner (filter, projection, sample space, sparse updates) is
+:mod:`cftrack_cli.trackers.eco_learner`, the maths :mod:`cftrack_cli.cf`. Per frame:
 
 1. crop one square sample around the target, extract every layer, normalise, project with the
    layer's fixed matrix, window, and interpolate onto the continuous domain (Fourier);
@@ -19,67 +19,20 @@ sample space, sparse updates) is :mod:`cftrack_cli.trackers.eco_learner`, the ma
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from cftrack_cli.boxes import Box
 from cftrack_cli.cf.eco_filter import SolverParams
 from cftrack_cli.cf.scale import ScaleParams
-from cftrack_cli.features.backend import FeatureBackend
-from cftrack_cli.features.base import FeatureExtractor
 from cftrack_cli.features.geometry import TargetGeometry
-from cftrack_cli.features.handcrafted import FHOG, ColorNames, Grayscale, is_grayscale
 from cftrack_cli.features.stage import FeatureStage
 from cftrack_cli.trackers.eco_learner import ECOLearner
-from cftrack_cli.trackers.engine import CFTracker
+from cftrack_cli.trackers.host import LayeredHost
+from cftrack_cli.trackers.layers import FeatureLayer
 from cftrack_cli.trackers.registry import register
 
-_HANDCRAFTED: dict[str, Callable[[int], FeatureExtractor]] = {
-    "fhog": FHOG,
-    "colornames": ColorNames,
-    "grayscale": Grayscale,
-}
-
-
-@dataclass(frozen=True)
-class FeatureLayer:
-    """One feature layer of the ECO model."""
-
-    # "fhog" | "colornames" | "grayscale", or a factory(cell_size) -> FeatureExtractor (a CNN
-    # layer, say); a factory should be a module-level function so params stay picklable.
-    feature: str | Callable[[int], FeatureExtractor]
-    cell_size: int  # stride of the layer, in pixels of the resized sample
-    compressed_dim: int  # channels after the learned projection (ECO's factorised convolution)
-    frames: str = "any"  # use it on "color" frames, "gray" frames, or "any"
-    reg_window_edge: float | None = None  # this layer's regularisation at the target's edge
-
-    def __post_init__(self) -> None:
-        if self.frames not in ("any", "color", "gray"):
-            raise ValueError(f"frames must be 'any', 'color' or 'gray', not {self.frames!r}")
-        if self.cell_size < 1 or self.compressed_dim < 1:
-            raise ValueError("cell_size and compressed_dim must be positive")
-
-    def build(self) -> FeatureExtractor:
-        if isinstance(self.feature, str):
-            try:
-                return _HANDCRAFTED[self.feature](self.cell_size)
-            except KeyError:
-                known = ", ".join(sorted(_HANDCRAFTED))
-                raise ValueError(f"unknown feature {self.feature!r}; one of {known}") from None
-        extractor = self.feature(self.cell_size)
-        if extractor.cell_size != self.cell_size:
-            raise ValueError(
-                f"{extractor!r} has cell size {extractor.cell_size}, not {self.cell_size}"
-            )
-        return extractor
-
-    def applies_to(self, colour: bool) -> bool:
-        return self.frames == "any" or (self.frames == "color") == colour
-
+__all__ = ["HC_LAYERS", "ECOParams", "ECOTracker", "FeatureLayer"]
 
 HC_LAYERS = (
     FeatureLayer("fhog", cell_size=6, compressed_dim=10),
@@ -126,7 +79,7 @@ class ECOParams:
 
 
 @register("eco-hc", "ECO (CVPR 2017) with fHOG + ColorNames, fDSST scale; lost flag")
-class ECOTracker(CFTracker):
+class ECOTracker(LayeredHost):
     """ECO over the feature layers of :class:`ECOParams`, on the tracking engine
     (:mod:`cftrack_cli.trackers.engine`) with :class:`~cftrack_cli.trackers.eco_learner.
     ECOLearner`; ``score`` is the continuous score's maximum and ``lost`` flags frames whose
@@ -137,70 +90,8 @@ class ECOTracker(CFTracker):
     def __init__(self, params: ECOParams | None = None) -> None:
         super().__init__()
         self.params = params or ECOParams()
-        #: The network behind the deep layers, if any, and its weights file (set by the presets).
-        self.network: FeatureBackend | None = None
-        self.network_file: Path | None = None
-
-    # -- the host's choices -------------------------------------------------------------------
-    def _layers(self, frame: np.ndarray) -> list[FeatureLayer]:
-        colour = not is_grayscale(frame)
-        specs = [layer for layer in self.params.layers if layer.applies_to(colour)]
-        if not specs:
-            raise ValueError("no feature layer applies to this input")
-        return specs
-
-    def _geometry(self, frame: np.ndarray, box: Box) -> TargetGeometry:
-        """A square sample ``search_area_scale`` times the target's side, resized into the
-        allowed area; the base is sample pixels (scale = frame pixels per sample pixel)."""
-        p = self.params
-        target = np.array([box.w, box.h], dtype=np.float64)
-        area = float(target.prod()) * p.search_area_scale**2
-        if area > p.max_sample_area:
-            scale = math.sqrt(area / p.max_sample_area)
-        elif area < p.min_sample_area:
-            scale = math.sqrt(area / p.min_sample_area)
-        else:
-            scale = 1.0
-        base_target = target / scale  # in resized-sample pixels
-        # A square sample that every layer tiles exactly, so all layers share one period.
-        step = math.lcm(*(s.cell_size for s in self._layers(frame)))
-        side = math.sqrt(float(base_target.prod())) * p.search_area_scale
-        sample_px = step * max(1, round(side / step))
-        return TargetGeometry(
-            centre=np.array(box.center, dtype=np.float64),
-            base_size=base_target,
-            base_window=np.array([sample_px, sample_px], dtype=np.float64),
-            sample_px=(sample_px, sample_px),
-            scale=scale,
-        )
-
-    def _extractors(self, frame: np.ndarray, target: TargetGeometry) -> list[FeatureExtractor]:
-        """The feature layers for this frame's kind (colour or grey)."""
-        return [s.build() for s in self._layers(frame)]
-
-    def _stage(self, frame: np.ndarray, target: TargetGeometry) -> FeatureStage:
-        p = self.params
-        return FeatureStage(
-            self._extractors(frame, target),
-            target.sample_px,
-            normalize=p.normalize_features,
-            interp_a=p.interp_bicubic_a,
-            timer=self.timer,
-        )
 
     def _learner(
         self, frame: np.ndarray, stage: FeatureStage, target: TargetGeometry
     ) -> ECOLearner:
         return ECOLearner(stage, target, self._layers(frame), self.params, self.timer)
-
-    def describe(self) -> dict[str, object]:
-        """Sample size and, for deep layers, the network's size and cost (what bench prints)."""
-        px = self.target.sample_px[0] if self._started else None
-        info: dict[str, object] = {"sample_px": px}
-        backend = self.network
-        if backend is not None and px:
-            info["network"] = {
-                **backend.describe((px, px)),
-                "file_bytes": self.network_file.stat().st_size if self.network_file else None,
-            }
-        return info

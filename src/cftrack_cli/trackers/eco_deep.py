@@ -7,31 +7,23 @@ feature geometry stay the same: only the network changes.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
-from cftrack_cli.errors import UsageError
 from cftrack_cli.features.adaptation import AdaptReport, OnlineParams, SampleGeometry, adapt_backend
-from cftrack_cli.features.backend import BackendLayer, Tap, prebuilt_extractor
+from cftrack_cli.features.backend import BackendLayer, prebuilt_extractor
 from cftrack_cli.features.base import FeatureExtractor
-from cftrack_cli.features.deep import VGG16_ECO_TAPS, TorchBackend
+from cftrack_cli.features.deep import TorchBackend
 from cftrack_cli.features.geometry import TargetGeometry
-from cftrack_cli.nets.tapped import TappedNet
-from cftrack_cli.nets.teacher import load_teacher
-from cftrack_cli.nets.weights import load_student
 from cftrack_cli.trackers.eco import ECOParams, ECOTracker, FeatureLayer
+from cftrack_cli.trackers.networks import student_backend, teacher_backend, with_network
 from cftrack_cli.trackers.registry import register
 
 #: Channels each CNN layer is projected to (ECO's factorised convolution), shallow to deep,
 #: as ECO projected VGG-M's norm1 and relu5.
 DEEP_COMPRESSED_DIMS = (16, 64)
-#: The student file ``eco-student`` loads when none is named.
-STUDENT_ENV = "CFTRACK_STUDENT_WEIGHTS"
-DEFAULT_STUDENT = "cftrack_student.pth"
 
 
 def deep_params(cnn: TorchBackend) -> ECOParams:
@@ -67,40 +59,14 @@ def deep_params(cnn: TorchBackend) -> ECOParams:
 def eco_teacher(
     *, teacher_weights: str | None = None, teacher_preprocessing: str | None = None
 ) -> ECOTracker:
-    teacher = load_teacher(teacher_weights, teacher_preprocessing)
-    cnn = TorchBackend(teacher.net, VGG16_ECO_TAPS, teacher.preprocessing)
-    return _with_network(ECOTracker(deep_params(cnn)), cnn, teacher.path)
-
-
-def default_student_path() -> Path:
-    """``$CFTRACK_STUDENT_WEIGHTS``, else the student shipped in the project's ``weights/``."""
-    env = os.environ.get(STUDENT_ENV)
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for candidate in (
-        here.parents[1] / "weights" / DEFAULT_STUDENT,  # in a wheel (a link in a checkout)
-        here.parents[3] / "weights" / DEFAULT_STUDENT,  # a checkout without the link
-    ):
-        if candidate.is_file():
-            return candidate.resolve()
-    raise UsageError(
-        f"no student weights found (weights/{DEFAULT_STUDENT}); pass --weights PATH, "
-        f"NAME@PATH, or set {STUDENT_ENV}"
-    )
-
-
-def _student_backend(weights: str | None) -> tuple[TorchBackend, Path]:
-    """The student named (or the default one) as a feature backend, and its file."""
-    path = Path(weights) if weights else default_student_path()
-    net, meta = load_student(path)
-    return TorchBackend(net, student_taps(net, meta)), path
+    cnn, path = teacher_backend(teacher_weights, teacher_preprocessing)
+    return with_network(ECOTracker(deep_params(cnn)), cnn, path)
 
 
 @register("eco-student", "ECO with the distilled student's layers + fHOG: deep features, fast")
 def eco_student(*, weights: str | None = None) -> ECOTracker:
-    cnn, path = _student_backend(weights)
-    return _with_network(ECOTracker(deep_params(cnn)), cnn, path)
+    cnn, path = student_backend(weights)
+    return with_network(ECOTracker(deep_params(cnn)), cnn, path)
 
 
 @register(
@@ -108,9 +74,9 @@ def eco_student(*, weights: str | None = None) -> ECOTracker:
     "eco-student whose student is first fine-tuned on the target against its background",
 )
 def eco_student_online(*, weights: str | None = None, adapt_steps: int | None = None) -> ECOTracker:
-    cnn, path = _student_backend(weights)
+    cnn, path = student_backend(weights)
     online = OnlineParams() if adapt_steps is None else replace(OnlineParams(), steps=adapt_steps)
-    return _with_network(OnlineECOTracker(deep_params(cnn), cnn, online), cnn, path)
+    return with_network(OnlineECOTracker(deep_params(cnn), cnn, online), cnn, path)
 
 
 class OnlineECOTracker(ECOTracker):
@@ -146,31 +112,3 @@ class OnlineECOTracker(ECOTracker):
             adapted.layer(e.name) if isinstance(e, BackendLayer) else e
             for e in super()._extractors(frame, target)
         ]
-
-
-def _with_network(tracker: ECOTracker, cnn: TorchBackend, path: Path | None) -> ECOTracker:
-    tracker.network = cnn
-    tracker.network_file = Path(path) if path else None
-    return tracker
-
-
-def student_taps(net: TappedNet, meta: dict) -> tuple[Tap, ...]:
-    """The student layers ECO uses: those its file names, else a stride-4 and a stride-16 tap.
-
-    VGG-M-like students (CF-VGGM) get ECO's own VGG-M choice: norm1 pooled to stride 4, and
-    relu5.
-    """
-    chosen = meta.get("tracker_taps")
-    if chosen:
-        return tuple(Tap(t) for t in chosen)
-    taps = net.taps
-    if "norm1" in taps and "relu5" in taps:
-        return (Tap("norm1", pool=2), Tap("relu5"))
-    by_stride: dict[int, str] = {}
-    for name, info in taps.items():
-        by_stride[info.stride] = name  # the deepest tap at each stride
-    if 4 in by_stride and 16 in by_stride:
-        return (Tap(by_stride[4]), Tap(by_stride[16]))
-    raise UsageError(
-        "the student has no taps at strides 4 and 16 and its file names none ('tracker_taps')"
-    )

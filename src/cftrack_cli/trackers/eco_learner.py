@@ -8,22 +8,23 @@ frames the filter is refined by warm-started CG. The maths lives in :mod:`cftrac
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cftrack_cli.cf.eco_filter import ECOFilter, gaussian_label_spectrum, project_channels
+from cftrack_cli.cf.eco_filter import ECOFilter, project_channels
 from cftrack_cli.cf.regularization import SpatialRegularizer, reg_window_coefficients
 from cftrack_cli.cf.sample_space import SampleSpace
 from cftrack_cli.features.geometry import TargetGeometry
 from cftrack_cli.features.stage import FeatureStage
 from cftrack_cli.timing import StageTimer
+from cftrack_cli.trackers.engine import target_label
 
 if TYPE_CHECKING:
-    from cftrack_cli.trackers.eco import ECOParams, FeatureLayer
+    from cftrack_cli.trackers.eco import ECOParams
+    from cftrack_cli.trackers.layers import FeatureLayer
 
 __all__ = ["ECOLearner"]
 
@@ -46,14 +47,12 @@ class ECOLearner:
         self.stage = stage
         self.timer = timer
         self.dims = [
-            min(s.compressed_dim, e.dim) for s, e in zip(layers, stage.extractors, strict=True)
+            e.dim if s.compressed_dim is None else min(s.compressed_dim, e.dim)
+            for s, e in zip(layers, stage.extractors, strict=True)
         ]
         sizes = stage.sizes
         base = target.base_size
-        sigma = math.sqrt(float(np.floor(base).prod())) * p.output_sigma_factor
-        rows = max(r for r, _ in sizes)
-        cols = max(q for _, q in sizes)
-        label = gaussian_label_spectrum((rows, cols), (sigma, sigma), stage.period)
+        label = target_label(stage, target, p.output_sigma_factor)
         sample_hw = (target.sample_px[1], target.sample_px[0])
         regs = []
         for s in layers:

@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from cftrack_cli.boxes import Box
+from cftrack_cli.cf.layout import gaussian_label_spectrum
 from cftrack_cli.cf.localization import Peak, maximize_score, score_at
 from cftrack_cli.cf.scale import ScaleParams
 from cftrack_cli.features.geometry import TargetGeometry
@@ -34,7 +35,7 @@ from cftrack_cli.features.stage import FeatureStage
 from cftrack_cli.trackers.base import CentredTracker, TrackResult
 from cftrack_cli.trackers.scale_estimation import ScaleEstimator
 
-__all__ = ["CFLearner", "CFTracker", "EngineSettings"]
+__all__ = ["CFLearner", "CFTracker", "EngineSettings", "target_label"]
 
 
 class CFLearner(Protocol):
@@ -61,6 +62,18 @@ class CFLearner(Protocol):
     def anchor_scores(self, sample: Sequence[np.ndarray]) -> np.ndarray:
         """Score coefficients of ``sample`` under the filter learnt on the first frame alone
         (kept unchanged), in the layout of :meth:`scores`."""
+
+
+def target_label(
+    stage: FeatureStage, target: TargetGeometry, output_sigma_factor: float
+) -> np.ndarray:
+    """The score a learner fits to its recentred samples: a Gaussian peaked at zero
+    displacement, ``output_sigma_factor`` times the target's side wide (sample pixels), as
+    half-layout coefficients on the output grid of ``stage``'s largest layer."""
+    sigma = math.sqrt(float(np.floor(target.base_size).prod())) * output_sigma_factor
+    rows = max(r for r, _ in stage.sizes)
+    cols = max(q for _, q in stage.sizes)
+    return gaussian_label_spectrum((rows, cols), (sigma, sigma), stage.period)
 
 
 class EngineSettings(Protocol):

@@ -1,0 +1,223 @@
+"""STRCF's filter (Li et al., "Learning Spatial-Temporal Regularized Correlation Filters for
+Visual Tracking", CVPR 2018): one sample a frame, spatial and temporal regularisation, ADMM.
+
+The filter ``f`` has one half-layout spectrum per layer (as ECO's, see
+:mod:`cftrack_cli.cf.layout`): the score is ``sum_l pad(sum_c f_lc z_lc)``. Each frame it
+minimises, over the full spectrum (Parseval),
+
+    || sum_l pad(f_l . z_l) - y ||^2  +  (1/N_l) sum_l sum_j w_lj^2 f_l(t_j)^2
+                                      +  mu || f - f_prev ||^2
+
+with ``z`` the frame's sample, ``y`` the label, ``w`` the SRDCF-style spatial window
+(:func:`~cftrack_cli.cf.regularization.reg_window`) on the ``N_l`` points ``t_j`` of a grid
+that holds layer ``l``'s spectrum (:func:`grid_shape`), and ``f_prev`` the previous frame's
+filter: the temporal term keeps the filter close to it, which stands in for a sample set (the
+filter alone is the model's memory).
+
+ADMM splits ``f = g`` (``h`` the Lagrange multiplier, ``gamma`` the penalty):
+
+* ``f``: per frequency, ``(conj(z) z^T + (mu + gamma) I) f = conj(z) y + (mu + gamma) q`` with
+  ``q = (mu f_prev + gamma g - h) / (mu + gamma)``; one rank-one term, so Sherman-Morrison
+  gives ``f = q + conj(z) (y - z^T q) / (mu + gamma + |z|^2)``, ``z`` spanning every layer's
+  channels at that frequency;
+* ``g``: on each layer's grid, elementwise ``g = (gamma f + h) / (w^2 + gamma)``;
+* ``h += gamma (f - g)``, then ``gamma = min(cap, step * gamma)``.
+
+``g`` and ``h`` are grid values; the filter step sees their projection onto the filter's
+frequencies (exact: the rest of the penalty does not depend on ``f``). A few iterations a
+frame from ``g = h = 0``, as the original; the filter kept is ``f``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cftrack_cli.cf.interpolation import shift_phase
+from cftrack_cli.cf.layout import LayerLayout
+
+__all__ = [
+    "ADMMSchedule",
+    "STRCFFilter",
+    "from_grid",
+    "grid_points",
+    "grid_shape",
+    "to_grid",
+]
+
+
+@dataclass(frozen=True)
+class ADMMSchedule:
+    """How one frame's ADMM runs: ``iterations``, the penalty ``gamma`` starting at ``init``
+    and multiplied by ``step`` after each iteration, never above ``cap``."""
+
+    iterations: int = 2
+    init: float = 1.0
+    step: float = 10.0
+    cap: float = 0.1
+
+    def penalties(self) -> list[float]:
+        out, gamma = [], self.init
+        for _ in range(self.iterations):
+            out.append(gamma)
+            gamma = min(self.cap, self.step * gamma)
+        return out
+
+
+def _fast_len(n: int) -> int:
+    """The smallest length >= ``n`` whose only prime factors are 2, 3 and 5 (fast FFTs)."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+def grid_shape(size: tuple[int, int]) -> tuple[int, int]:
+    """The grid the spatial step works on for a half-layout spectrum of ``size`` (rows, cols):
+    at least ``rows`` x ``2 * cols - 1`` points (enough to hold the spectrum exactly), rounded
+    up to fast FFT lengths (a 53-point axis, a prime, costs several times a 54-point one)."""
+    return _fast_len(size[0]), _fast_len(2 * size[1] - 1)
+
+
+def grid_points(size: tuple[int, int], period: tuple[float, float]) -> tuple[np.ndarray, ...]:
+    """The (ys, xs) of :func:`grid_shape`'s grid for a spectrum of ``size``, offset by half a
+    step so the grid is symmetric about the period's centre (the target in a recentred
+    sample)."""
+    ny, nx = grid_shape(size)
+    ys = (np.arange(ny) + 0.5) * (period[0] / ny)
+    xs = (np.arange(nx) + 0.5) * (period[1] / nx)
+    return ys, xs
+
+
+def _half_step(size: tuple[int, int], period: tuple[float, float]) -> np.ndarray:
+    ny, nx = grid_shape(size)
+    return shift_phase(size, 0.5 * period[0] / ny, 0.5 * period[1] / nx, period)
+
+
+def to_grid(
+    f: np.ndarray, grid: tuple[int, int] | None = None, half_step: np.ndarray | None = None
+) -> np.ndarray:
+    """Values of the real function with half-layout coefficients ``f`` (..., rows, cols) on a
+    ``grid`` (default: the smallest, rows x (2 cols - 1)); ``half_step``: phase factors that
+    move the points by half a step (:func:`grid_points`)."""
+    rows, cols = f.shape[-2:]
+    ny, nx = grid or (rows, 2 * cols - 1)
+    if half_step is not None:
+        f = f * half_step
+    k = rows // 2
+    full = np.zeros((*f.shape[:-2], ny, nx // 2 + 1), dtype=f.dtype)
+    full[..., :, :cols][..., np.arange(-k, k + 1) % ny, :] = f
+    return np.fft.irfft2(full, s=(ny, nx), norm="forward")
+
+
+def from_grid(
+    g: np.ndarray, size: tuple[int, int] | None = None, half_step: np.ndarray | None = None
+) -> np.ndarray:
+    """The half-layout coefficients of ``size`` (default: all the grid holds) of grid values
+    ``g``: the inverse of :func:`to_grid` on functions it can hold, the orthogonal projection
+    onto them otherwise (the coefficients beyond ``size`` are dropped)."""
+    ny, nx = g.shape[-2:]
+    rows, cols = size or (ny - (1 - ny % 2), (nx + 1) // 2)
+    k = rows // 2
+    spec = np.fft.rfft2(g, norm="forward")
+    f = spec[..., np.arange(-k, k + 1) % ny, :cols]
+    if half_step is not None:
+        f = f * np.conj(half_step)
+    return f.astype(np.complex64, copy=False)
+
+
+class STRCFFilter:
+    """The filter of all layers and its per-frame ADMM (see the module notes).
+
+    ``label``: half-layout coefficients on the output grid; ``windows``: per layer, the spatial
+    window at that layer's :func:`grid_points`; ``period``: the continuous domain's (rows,
+    columns) length.
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[tuple[int, int]],
+        label: np.ndarray,
+        windows: Sequence[np.ndarray],
+        period: tuple[float, float],
+        schedule: ADMMSchedule,
+    ) -> None:
+        self.layout = LayerLayout(layer_sizes)
+        if label.shape != self.layout.output:
+            raise ValueError(f"label {label.shape} != output grid {self.layout.output}")
+        self.grids = [grid_shape(s) for s in self.layout.sizes]
+        for grid, w in zip(self.grids, windows, strict=True):
+            if w.shape != grid:
+                raise ValueError(f"window {w.shape} is not on the layer's grid {grid}")
+        self.label = label.astype(np.complex64)
+        self.window_sq = [np.square(w).astype(np.float32) for w in windows]
+        self.schedule = schedule
+        self._half_step = [_half_step(s, period) for s in self.layout.sizes]
+        self.filters: list[np.ndarray] | None = None
+
+    def scores(
+        self, sample: Sequence[np.ndarray], filters: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Half-layout coefficients of the score over ``sample`` (output grid), under this
+        filter or under ``filters`` of the same shapes (e.g. an earlier copy)."""
+        filters = self.filters if filters is None else filters
+        assert filters is not None, "learn first"
+        return self.layout.pad_sum(
+            [_channel_sum(f, z) for f, z in zip(filters, sample, strict=True)]
+        )
+
+    def learn(self, sample: Sequence[np.ndarray], mu: float) -> list[np.ndarray]:
+        """One frame's ADMM on ``sample`` (per layer ``(C, rows, cols)``, the target at the
+        centre) with temporal weight ``mu`` towards the current filter (none yet: zero)."""
+        layout = self.layout
+        previous = self.filters or [np.zeros_like(z) for z in sample]
+        # Per frequency: the sample's energy over every layer's channels, and its conjugate.
+        energy = layout.pad_sum(
+            [_channel_sum(z.real, z.real) + _channel_sum(z.imag, z.imag) for z in sample]
+        )
+        zc = [np.conj(z) for z in sample]
+        # g and the multiplier h live on the grids (the spatial step is exact there); the
+        # filter step sees their projection onto the filter's frequencies. Both start at 0.
+        g: list[np.ndarray] | None = None
+        h: list[np.ndarray] | None = None
+        penalties = self.schedule.penalties()
+        f = previous
+        for it, gamma in enumerate(penalties):
+            c = mu + gamma
+            if g is None or h is None:
+                q = [(mu / c) * p for p in previous]
+            else:
+                q = [
+                    (mu * p + from_grid(gamma * gl - hl, p.shape[-2:], step)) / c
+                    for p, gl, hl, step in zip(previous, g, h, self._half_step, strict=True)
+                ]
+            fitted = layout.pad_sum([_channel_sum(z, ql) for z, ql in zip(sample, q, strict=True)])
+            gain = (self.label - fitted) / (c + energy)
+            f = [ql + a * layout.crop(gain, i) for i, (ql, a) in enumerate(zip(q, zc, strict=True))]
+            if it == len(penalties) - 1:
+                break  # the filter kept is f: the last spatial step would go unused
+            values = [
+                to_grid(fl, grid, step)
+                for fl, grid, step in zip(f, self.grids, self._half_step, strict=True)
+            ]
+            if h is None:
+                h = [np.zeros_like(v) for v in values]
+            g = [
+                (gamma * v + hl) / (wsq + gamma)
+                for v, hl, wsq in zip(values, h, self.window_sq, strict=True)
+            ]
+            h = [hl + gamma * (v - gl) for hl, v, gl in zip(h, values, g, strict=True)]
+        self.filters = [np.asarray(x, dtype=np.complex64) for x in f]
+        return self.filters
+
+
+def _channel_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum_c a_c * b_c`` over the leading (channel) axis."""
+    return np.einsum("chw,chw->hw", a, b)
