@@ -223,21 +223,6 @@ def test_anchored_confidence_falls_once_the_filter_has_learnt_another_object():
     assert anchored < 0.75 * plain
 
 
-def test_the_anchor_is_the_first_frames_filter_whatever_came_after():
-    frames, box, _ = _morphing_clip()
-    adapted, fresh = ECOTracker(), ECOTracker()
-    adapted.init(frames[0], box)
-    fresh.init(frames[0], box)
-    for frame in frames[1:]:
-        adapted.update(frame)
-    (maps,) = adapted.stage.maps(frames[-1], [adapted.target])
-    sample = adapted.learner.sample(maps)
-    np.testing.assert_allclose(
-        adapted.learner.anchor_scores(sample), fresh.learner.scores(sample), rtol=1e-5, atol=1e-7
-    )
-    assert not np.allclose(adapted.learner.scores(sample), fresh.learner.scores(sample), atol=1e-3)
-
-
 def test_frames_flagged_lost_teach_nothing_when_frozen():
     """With ``freeze_when_lost`` neither the filter nor the scale filter learns from a frame
     flagged lost; every other frame teaches both."""

@@ -20,7 +20,9 @@ from cftrack_cli.features.backend import FeatureBackend, Tap, TapLayout
 from cftrack_cli.features.geometry import TargetGeometry
 from cftrack_cli.features.stage import FeatureStage
 from cftrack_cli.nets.preprocessing import preset
+from cftrack_cli.trackers.eco import ECOTracker
 from cftrack_cli.trackers.engine import CFTracker
+from cftrack_cli.trackers.strcf import STRCFTracker
 from synthetic import moving_square_frames
 
 
@@ -142,3 +144,20 @@ def test_the_stage_serves_several_targets_in_one_backend_pass():
     assert not np.allclose(both[0][0], both[1][0])  # two different crops
     # normalised: unit mean square per element, whatever the content
     assert np.mean(both[1][0] ** 2) == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("host", [ECOTracker, STRCFTracker], ids=["eco", "strcf"])
+def test_the_anchor_is_the_first_frames_filter_whatever_came_after(host):
+    """The anchored confidence's anchor: a learner's first filter, unchanged by its updates."""
+    frames, boxes = moving_square_frames(n=20, size=(160, 120))
+    adapted, fresh = host(), host()
+    adapted.init(frames[0], Box(*boxes[0]))
+    fresh.init(frames[0], Box(*boxes[0]))
+    for frame in frames[1:]:
+        adapted.update(frame)
+    (maps,) = adapted.stage.maps(frames[-1], [adapted.target])
+    sample = adapted.learner.sample(maps)
+    np.testing.assert_allclose(
+        adapted.learner.anchor_scores(sample), fresh.learner.scores(sample), rtol=1e-5, atol=1e-7
+    )
+    assert not np.allclose(adapted.learner.scores(sample), fresh.learner.scores(sample), atol=1e-4)

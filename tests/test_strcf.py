@@ -201,18 +201,3 @@ def test_strcf_follows_a_real_sequence():
     steps = list(track_frames(create_tracker("strcf"), read_images(seq.frames), Box(*gt[0]), n))
     overlaps = [iou(s.result.box, Box(*b)) for s, b in zip(steps, gt[:n], strict=True)]
     assert np.mean(overlaps) > 0.6
-
-
-def test_the_anchor_is_the_first_frames_filter_whatever_came_after():
-    frames, boxes = moving_square_frames(n=20, size=(160, 120))
-    adapted, fresh = STRCFTracker(), STRCFTracker()
-    adapted.init(frames[0], Box(*boxes[0]))
-    fresh.init(frames[0], Box(*boxes[0]))
-    for frame in frames[1:]:
-        adapted.update(frame)
-    (maps,) = adapted.stage.maps(frames[-1], [adapted.target])
-    sample = adapted.learner.sample(maps)
-    np.testing.assert_allclose(
-        adapted.learner.anchor_scores(sample), fresh.learner.scores(sample), rtol=1e-5, atol=1e-7
-    )
-    assert not np.allclose(adapted.learner.scores(sample), fresh.learner.scores(sample), atol=1e-4)

@@ -36,16 +36,20 @@ def parse_box_row(line: str) -> np.ndarray:
     raise ValueError(f"expected 4 numbers (or a polygon of 8), got {values.size}")
 
 
-def read_boxes(path: str | Path, one_based: bool = True) -> np.ndarray:
-    """All rows of a box file as an (N, 4) float array in 0-based pixels; absent rows are NaN."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
+    """A box file's text; a one-line error when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        return path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such box file") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
-    lines = text.splitlines()
+
+
+def read_boxes(path: str | Path, one_based: bool = True) -> np.ndarray:
+    """All rows of a box file as an (N, 4) float array in 0-based pixels; absent rows are NaN."""
+    path = Path(path)
+    lines = _read_text(path).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     rows = np.empty((len(lines), 4), dtype=np.float64)
@@ -122,12 +126,7 @@ def target_boxes(
 
 def _numeric_rows(path: Path) -> list[tuple[int, list[float]]]:
     """``(line number, numbers)`` for every non-blank line; a one-line error for other text."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such box file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    text = _read_text(path)
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
