@@ -15,11 +15,12 @@ import json
 import math
 import os
 import secrets
+import signal
 import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -64,6 +65,27 @@ def _boxes_from(payload: Any, width: int, height: int) -> list[Box]:
     if not boxes:
         raise ValueError("no box drawn")
     return boxes
+
+
+@contextlib.contextmanager
+def _ctrl_c_ends(finished: threading.Event) -> Iterator[threading.Event]:
+    """While waiting for the page, Ctrl-C only ends the wait (the caller raises
+    KeyboardInterrupt once the server is down): an exception raised wherever the signal
+    lands, inside an Event's wait or a write to stderr, could leave the wait stuck."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted.set()
+        finished.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def pick_boxes(
@@ -147,19 +169,21 @@ def pick_boxes(
     thread = threading.Thread(target=server.serve_forever, name="cftrack-picker", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/{token}/"
-    try:
-        ready(url)
-        if open_browser:
-            with contextlib.suppress(webbrowser.Error):  # the address is printed anyway
-                webbrowser.open(url)
-        deadline = time.monotonic() + timeout
-        # Short waits keep Ctrl-C responsive (a signal interrupts the main thread only).
-        while not finished.wait(0.2):
-            if time.monotonic() > deadline:
-                raise UsageError(f"no box was chosen within {timeout:g} s")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _ctrl_c_ends(finished) as interrupted:
+        try:
+            ready(url)
+            if open_browser:
+                with contextlib.suppress(webbrowser.Error):  # the address is printed anyway
+                    webbrowser.open(url)
+            deadline = time.monotonic() + timeout
+            while not finished.wait(0.2):
+                if time.monotonic() > deadline:
+                    raise UsageError(f"no box was chosen within {timeout:g} s")
+        finally:
+            server.shutdown()
+            server.server_close()
+    if interrupted.is_set():
+        raise KeyboardInterrupt
     if "boxes" not in outcome:
         raise UsageError("the selection was cancelled in the browser")
     return outcome["boxes"]
