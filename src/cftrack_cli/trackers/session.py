@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
 from cftrack_cli.boxes import Box
 from cftrack_cli.trackers.base import Tracker, TrackResult
+from cftrack_cli.trackers.multi import MultiTracker, track_targets
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,8 @@ def track_frames(
 ) -> Iterator[FrameResult]:
     """Initialise on the first frame with ``box`` and update on the rest, timing only the tracker.
 
-    The first frame's result is the initial box with score 1.
+    The first frame's result is the initial box with score 1. The one-target case of
+    :func:`~cftrack_cli.trackers.multi.track_targets`.
     """
-    for index, frame in enumerate(frames):
-        if max_frames is not None and index >= max_frames:
-            return
-        start = time.perf_counter()
-        if index == 0:
-            tracker.init(frame, box)
-            result = TrackResult(Box(*map(float, box)), 1.0)
-        else:
-            result = tracker.update(frame)
-        yield FrameResult(index, frame, result, time.perf_counter() - start)
+    for step in track_targets(MultiTracker({0: tracker}), islice(frames, max_frames), {0: box}):
+        yield FrameResult(step.index, step.frame, step.results[0], step.seconds)
