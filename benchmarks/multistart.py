@@ -10,7 +10,10 @@ per-start means across sequences), overall and per sequence.
     .venv/bin/python benchmarks/multistart.py ../shared/data/sequences \\
         -t eco-student,eco-student-online,eco-student@runs/ablation/tracking_only.pth --starts 8
 
-Runs go to ``--workers`` processes of one thread each. A benchmark, not a unit test.
+Runs go to ``--workers`` processes of one thread each (``--workers 1``: this process, on one
+thread). ``--keep DIR`` keeps each run's AUC
+there as it finishes, so a killed command continues where it stopped when run again (empty DIR
+when the code changes). A benchmark, not a unit test.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +70,24 @@ def _one_run(job: tuple[str, str, str, tuple[int, int]]) -> tuple[str, str, int,
     )
 
 
+def _run_all(
+    jobs: list[tuple[str, str, str, tuple[int, int]]], workers: int
+) -> Iterator[tuple[str, str, int, float]]:
+    """Each job's result as it finishes: in this process with one worker; else in forked
+    workers, which inherit what benchmarks/variants.py changed before they start."""
+    if workers <= 1:
+        yield from map(_one_run, jobs)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        for future in as_completed([pool.submit(_one_run, job) for job in jobs]):
+            yield future.result()
+
+
+def _kept_path(keep: Path, tracker: str, sequence: str, k: int) -> Path:
+    """Where ``--keep`` holds one run's AUC (tracker names may hold paths: made file-safe)."""
+    return keep / re.sub(r"[^A-Za-z0-9_.@-]+", "_", tracker) / f"{sequence}.start{k}.json"
+
+
 def _mean_and_error(auc: np.ndarray) -> tuple[float, float]:
     """Mean AUC of a (starts, sequences) table and its standard error over the starts."""
     per_start = auc.mean(axis=1)
@@ -95,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a manifest naming each sequence's benchmark family (the dev benchmark's "
         "MANIFEST.json: sequences[].name, .family); adds a mean per family",
     )
+    ap.add_argument("--keep", type=Path, help="keep each run's AUC here; reuse those found")
     args = ap.parse_args(argv)
 
     from cftrack_cli.evaluation.datasets import find_dataset
@@ -109,9 +133,23 @@ def main(argv: list[str] | None = None) -> int:
         for o in OFFSETS[: args.starts]
     ]
     auc: dict[str, np.ndarray] = {t: np.full((args.starts, len(names)), np.nan) for t in trackers}
-    with ProcessPoolExecutor(args.workers) as pool:
-        for tracker, sequence, k, value in pool.map(_one_run, jobs):
-            auc[tracker][k, names.index(sequence)] = value
+    pending = []
+    for job in jobs:
+        tracker, _, sequence, offset = job
+        k = OFFSETS.index(offset)
+        kept = _kept_path(args.keep, tracker, sequence, k) if args.keep else None
+        if kept is not None and kept.is_file():
+            auc[tracker][k, names.index(sequence)] = json.loads(kept.read_text())["success_auc"]
+        else:
+            pending.append(job)
+    for tracker, sequence, k, value in _run_all(pending, args.workers):
+        auc[tracker][k, names.index(sequence)] = value
+        if args.keep:
+            kept = _kept_path(args.keep, tracker, sequence, k)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            part = kept.with_suffix(".part")
+            part.write_text(json.dumps({"success_auc": value}))
+            os.replace(part, kept)  # whole or absent, even if killed here
 
     families = _families(args.families, names) if args.families else {}
     report = {}

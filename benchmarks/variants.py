@@ -9,7 +9,8 @@ table of docs/not-adopted.md reports:
   ``fhog.m`` does (``softBin=-1``), instead of interpolating between the two nearest bins;
 * ``dims-3-12``: deep ECO projects the student's two layers to 3 and 12 channels (the paper's
   release) instead of ECO's 16 and 64;
-* ``deep-published``, ``student-shallow``: see their functions;
+* ``deep-published``, ``student-shallow``, ``eco-both-taps``, ``eco-no-colornames``: see their
+  functions;
 * ``freeze-when-lost``, ``freeze-when-peak-low``: frames flagged lost teach the tracker nothing;
 * ``deepstrcf-one-layer``, ``deepstrcf-vot``: ``deepstrcf`` as the original DeepSTRCF chose
   its layers, and on its VOT setting (see their functions).
@@ -19,9 +20,10 @@ table of docs/not-adopted.md reports:
     .venv/bin/python benchmarks/variants.py dims-3-12 speed \\
         ../shared/data/sequences/bag -t eco-student
 
-``accuracy`` takes ``benchmarks/multistart.py``'s arguments. ``speed`` times the plain tracker
-and the variant in turns with ``cftrack bench``'s timing (``--repeats`` each, one pinned core)
-and prints frames/s of every turn.
+Variants combine with ``+`` (``eco-both-taps+eco-no-colornames`` is deep ECO as it was before
+the dev benchmark). ``accuracy`` takes ``benchmarks/multistart.py``'s arguments. ``speed``
+times the plain tracker and the variant in turns with ``cftrack bench``'s timing (``--repeats``
+each, one pinned core) and prints frames/s of every turn.
 A benchmark, not a test.
 """
 
@@ -51,16 +53,17 @@ def _hard_orientation() -> Callable[[], None]:
     return undo
 
 
+def _set(module: object, name: str, value: object) -> Callable[[], None]:
+    """Set ``module.name`` to ``value``; returns how to put the old value back."""
+    before = getattr(module, name)
+    setattr(module, name, value)
+    return lambda: setattr(module, name, before)
+
+
 def _student_dims_3_12() -> Callable[[], None]:
     from cftrack_cli.trackers import eco_deep
 
-    before = eco_deep.DEEP_COMPRESSED_DIMS
-    eco_deep.DEEP_COMPRESSED_DIMS = (3, 12)
-
-    def undo() -> None:
-        eco_deep.DEEP_COMPRESSED_DIMS = before
-
-    return undo
+    return _set(eco_deep, "DEEP_COMPRESSED_DIMS", (3, 12))
 
 
 def _deep_published() -> Callable[[], None]:
@@ -106,7 +109,7 @@ def _student_shallow() -> Callable[[], None]:
 
     before = networks.student_taps
 
-    def shallow(net: object, meta: dict) -> tuple[Tap, ...]:
+    def shallow(net: object, meta: dict, **_: object) -> tuple[Tap, ...]:
         by_stride = {info.stride: name for name, info in net.taps.items()}  # type: ignore[attr-defined]
         return (Tap(by_stride[2], pool=2), Tap(by_stride[16]))
 
@@ -116,6 +119,30 @@ def _student_shallow() -> Callable[[], None]:
         networks.student_taps = before
 
     return undo
+
+
+def _eco_both_taps() -> Callable[[], None]:
+    """Deep ECO reads the stride-4 layer of the teacher and cftrack's students too (the
+    default before the dev benchmark showed it cost more than it added)."""
+    from cftrack_cli.trackers import eco_deep
+
+    return _set(eco_deep, "DEEPEST_ONLY", False)
+
+
+def _eco_no_colornames() -> Callable[[], None]:
+    """Deep ECO without ColorNames: the network's layers and fHOG only."""
+    from dataclasses import replace
+
+    from cftrack_cli.trackers import eco_deep
+
+    before = eco_deep.deep_params
+
+    def without(cnn: object) -> object:
+        params = before(cnn)
+        layers = tuple(layer for layer in params.layers if layer.feature != "colornames")
+        return replace(params, layers=layers)
+
+    return _set(eco_deep, "deep_params", without)
 
 
 def _eco_defaults(**changes: object) -> Callable[[], None]:
@@ -192,11 +219,24 @@ VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "dims-3-12": _student_dims_3_12,
     "deep-published": _deep_published,
     "student-shallow": _student_shallow,
+    "eco-both-taps": _eco_both_taps,
+    "eco-no-colornames": _eco_no_colornames,
     "freeze-when-lost": _freeze_when_lost,
     "freeze-when-peak-low": _freeze_when_peak_low,
     "deepstrcf-one-layer": _deepstrcf_one_layer,
     "deepstrcf-vot": _deepstrcf_vot,
 }
+
+
+def _apply(variant: str) -> Callable[[], None]:
+    """Apply ``variant`` (names joined by ``+``); returns how to undo it."""
+    undos = [VARIANTS[name]() for name in variant.split("+")]
+
+    def undo() -> None:
+        for u in reversed(undos):
+            u()
+
+    return undo
 
 
 def _speed(variant: str, argv: list[str]) -> int:
@@ -221,7 +261,7 @@ def _speed(variant: str, argv: list[str]) -> int:
     first = Box(*np.asarray(seq.groundtruth[0], dtype=np.float64))
 
     def with_variant():
-        undo = VARIANTS[variant]()  # both variants act when the tracker is built
+        undo = _apply(variant)  # variants act when the tracker is built
         try:
             return create_tracker(args.tracker)
         finally:
@@ -237,14 +277,16 @@ def _speed(variant: str, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) < 2 or argv[0] not in VARIANTS or argv[1] not in ("accuracy", "speed"):
+    names = argv[0].split("+") if argv else []
+    known = names and all(n in VARIANTS for n in names)
+    if len(argv) < 2 or not known or argv[1] not in ("accuracy", "speed"):
         print(__doc__)
         print(f"variants: {', '.join(VARIANTS)}; modes: accuracy, speed", file=sys.stderr)
         return 2
     variant, mode, rest = argv[0], argv[1], argv[2:]
     if mode == "speed":
         return _speed(variant, rest)
-    VARIANTS[variant]()
+    _apply(variant)
     import multistart
 
     return multistart.main(rest)

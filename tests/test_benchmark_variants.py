@@ -44,7 +44,7 @@ def test_hard_orientation_switches_fhog_to_nearest_bins_and_back(variants) -> No
 
 
 def _deep_dims() -> list[int]:
-    """The projected dimensions deep ECO gives two 96-channel CNN layers (and fHOG)."""
+    """The projected dimensions deep ECO gives two 96-channel CNN layers (and fHOG, CN)."""
     cnn = SimpleNamespace(
         layers=lambda: [SimpleNamespace(cell_size=4, dim=96), SimpleNamespace(cell_size=16, dim=96)]
     )
@@ -58,9 +58,25 @@ def test_dims_variant_sets_the_deep_projection_and_restores_it(variants) -> None
         during = _deep_dims()
     finally:
         undo()
-    assert plain == [16, 64, 10]
-    assert during == [3, 12, 10]
+    assert plain == [16, 64, 10, 3]
+    assert during == [3, 12, 10, 3]
     assert _deep_dims() == plain
+
+
+def test_combined_variants_apply_together_and_undo(variants) -> None:
+    plain = [layer.feature for layer in eco_deep.deep_params(SimpleNamespace(layers=list)).layers]
+    undo = variants._apply("eco-both-taps+eco-no-colornames")
+    try:
+        assert eco_deep.DEEPEST_ONLY is False
+        during = eco_deep.deep_params(SimpleNamespace(layers=list)).layers
+    finally:
+        undo()
+    assert plain == ["fhog", "colornames"]
+    assert [layer.feature for layer in during] == ["fhog"]
+    assert eco_deep.DEEPEST_ONLY is True
+    assert [
+        layer.feature for layer in eco_deep.deep_params(SimpleNamespace(layers=list)).layers
+    ] == plain
 
 
 def test_freeze_variants_change_eco_defaults_and_restore_them(variants) -> None:

@@ -36,8 +36,19 @@ def test_student_named_by_its_file_follows_a_target(student_file):
     assert tracker.name == "eco-student@tiny_student"
     # Random CNN layers plus fHOG: no accuracy claim, but it must run and follow a clear target.
     assert _mean_iou(tracker) > 0.5
+    # ECO reads the student's stride-16 layer only (conv5_3), beside fHOG (cell 4) and, on
+    # colour frames, ColorNames (cell 4).
+    assert [t.label for t in tracker.network.taps] == ["conv5_3"]
     strides = sorted(e.cell_size for e in tracker.stage.extractors)
-    assert strides == [4, 4, 16]  # conv3_3 (stride 4), fHOG (cell 4), conv5_3 (stride 16)
+    assert strides == [4, 4, 16]
+
+
+def test_the_hosts_read_the_layers_chosen_for_them(student_file):
+    # deep ECO: the stride-16 layer alone; DeepSTRCF: the stride-4 and stride-16 layers.
+    eco = create_tracker(f"eco-student@{student_file}")
+    strcf = create_tracker(f"deepstrcf@{student_file}")
+    assert [t.label for t in eco.network.taps] == ["conv5_3"]
+    assert [t.label for t in strcf.network.taps] == ["conv3_3", "conv5_3"]
 
 
 def test_weights_option_is_the_same_as_the_suffix(student_file):
@@ -69,6 +80,7 @@ def test_teacher_with_random_weights_runs(tmp_path):
     steps = list(track_frames(tracker, frames, Box(*boxes[0])))
     assert len(steps) == 4 and all(np.isfinite(s.result.box).all() for s in steps)
     assert sorted(e.cell_size for e in tracker.stage.extractors) == [4, 4, 16]
+    assert [t.label for t in tracker.network.taps] == ["conv5_3"]
 
 
 @pytest.mark.shared
@@ -77,5 +89,7 @@ def test_cf_vggm_uses_ecos_vggm_layers():
     net, meta = load_student(path)
     taps = networks.student_taps(net, meta)
     assert [t.label for t in taps] == ["norm1/avg2", "relu5"]
+    deep_only = networks.student_taps(net, meta, deepest_only=True)
+    assert [t.label for t in deep_only] == ["norm1/avg2", "relu5"]  # ECO's VGG-M pair kept
     tracker = create_tracker(f"eco-student@{path}")
     assert tracker.name == "eco-student@cf_vggm_student"

@@ -112,7 +112,7 @@ def test_metadata_records_the_input_and_the_taps(shipped_onnx):
     assert meta["taps"] == ",".join(t.name for t in taps)
     assert meta["tap.strides"] == ",".join(str(t.stride) for t in taps)
     assert meta["tap.offsets"] == ",".join("0" for _ in taps)
-    assert meta["tracker_taps"] == "conv3_3,conv5_3"  # eco-student's pair
+    assert meta["tracker_taps"] == "conv5_3"  # the layer eco-student reads
     prep = student_meta["preprocessing"]
     assert [float(v) for v in meta["preprocessing.mean"].split(",")] == pytest.approx(prep["mean"])
     assert float(meta["preprocessing.scale"]) == prep["scale"]

@@ -24,6 +24,7 @@ from cftrack_cli.io.atomic import atomic_write_bytes, check_output_file, is_stre
 from cftrack_cli.io.frames import IMAGE_SUFFIXES, open_frames, read_image
 from cftrack_cli.nets.checkpoint import file_sha256
 from cftrack_cli.nets.weights import load_student
+from cftrack_cli.trackers import eco_deep
 from cftrack_cli.trackers.networks import default_student_path, student_taps
 
 SAMPLE = Path("samples") / "bag.avi"
@@ -173,7 +174,8 @@ def export_command(
     weights = student if student is not None else default_student_path()
     net, meta = load_student(weights)
     try:
-        tracker = tuple((t.name, t.pool) for t in student_taps(net, meta))
+        taps = student_taps(net, meta, deepest_only=eco_deep.DEEPEST_ONLY)
+        tracker = tuple((t.name, t.pool) for t in taps)
     except UsageError:  # no stride-4/16 pair: the file still exports, eco-student cannot use it
         tracker = ()
     image = _first_frame(source)

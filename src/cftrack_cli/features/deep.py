@@ -36,11 +36,12 @@ from cftrack_cli.nets.tapped import TappedNet
 __all__ = ["VGG16_ECO_TAPS", "Tap", "TorchBackend"]
 
 
-#: VGG16 taps for deep ECO, as ECO paired VGG-M's norm1 and relu5: a shallow layer at cell 4
-#: for precise localisation and the deepest conv layer (cell 16) for robustness. Chosen by a
-#: one-step DCF localisation proxy on the development sequences, where conv3_3 + conv5_3 had
-#: the lowest centre error of the pairs tried (0.066 of the target size vs 0.083 for
-#: conv3_3 + conv4_3 and 0.078 for pool1/avg2 + conv4_3); to be re-checked with ECO itself.
+#: VGG16 taps for the deep CF presets, as ECO paired VGG-M's norm1 and relu5: a shallow layer
+#: at cell 4 for precise localisation and the deepest conv layer (cell 16) for robustness.
+#: Chosen by a one-step DCF localisation proxy on the development sequences, where conv3_3 +
+#: conv5_3 had the lowest centre error of the pairs tried (0.066 of the target size vs 0.083
+#: for conv3_3 + conv4_3 and 0.078 for pool1/avg2 + conv4_3). DeepSTRCF reads both; deep ECO,
+#: measured on the dev benchmark, reads conv5_3 alone (trackers.eco_deep.DEEPEST_ONLY).
 VGG16_ECO_TAPS = (Tap("conv3_3"), Tap("conv5_3"))
 
 

@@ -21,29 +21,41 @@ from cftrack_cli.trackers.eco import ECOParams, ECOTracker, FeatureLayer
 from cftrack_cli.trackers.networks import student_backend, teacher_backend, with_network
 from cftrack_cli.trackers.registry import register
 
-#: Channels each CNN layer is projected to (ECO's factorised convolution), shallow to deep,
-#: as ECO projected VGG-M's norm1 and relu5.
+#: Channels each CNN layer is projected to (ECO's factorised convolution): shallow layers
+#: (cell < 16) and deep ones, as ECO projected VGG-M's norm1 and relu5.
 DEEP_COMPRESSED_DIMS = (16, 64)
+
+#: Whether ECO reads only the stride-16 layer of VGG16-aligned networks (the teacher and
+#: cftrack's students), beside fHOG and ColorNames. On the dev benchmark (3 starts, shipped
+#: student) that layer alone scored 0.500 +- 0.008, both layers 0.478 +- 0.015 without
+#: ColorNames and 0.467 +- 0.011 with them: the stride-4 layer costs ECO more than it adds
+#: (docs/results.md, "Which layers deep ECO reads"). CF-VGGM keeps ECO's VGG-M pair.
+DEEPEST_ONLY = True
 
 
 def deep_params(cnn: TorchBackend) -> ECOParams:
-    """ECO's deep OTB setting on the taps of ``cnn`` (each at its own stride) plus fHOG.
+    """ECO's deep OTB setting on the taps of ``cnn`` (each at its own stride) plus fHOG and
+    ColorNames (colour frames), as deep ECO added HOG and ColorNames to VGG-M's layers.
 
     fHOG uses 4-pixel cells (ECO: 6) so that every layer tiles the sample exactly with the
     stride-16 layer (the sample side is a multiple of 16, not of 48).
     """
-    cnn_layers = []
-    for layer, dim in zip(cnn.layers(), DEEP_COMPRESSED_DIMS, strict=False):
-        cnn_layers.append(
-            FeatureLayer(
-                feature=partial(prebuilt_extractor, layer),
-                cell_size=layer.cell_size,
-                compressed_dim=min(dim, layer.dim),
-            )
+    shallow_dim, deep_dim = DEEP_COMPRESSED_DIMS
+    cnn_layers = [
+        FeatureLayer(
+            feature=partial(prebuilt_extractor, layer),
+            cell_size=layer.cell_size,
+            compressed_dim=min(deep_dim if layer.cell_size >= 16 else shallow_dim, layer.dim),
         )
+        for layer in cnn.layers()
+    ]
     return replace(
         ECOParams(),
-        layers=(*cnn_layers, FeatureLayer("fhog", cell_size=4, compressed_dim=10)),
+        layers=(
+            *cnn_layers,
+            FeatureLayer("fhog", cell_size=4, compressed_dim=10),
+            FeatureLayer("colornames", cell_size=4, compressed_dim=3, frames="color"),
+        ),
         search_area_scale=4.5,
         min_sample_area=200.0**2,
         max_sample_area=250.0**2,
@@ -55,17 +67,19 @@ def deep_params(cnn: TorchBackend) -> ECOParams:
     )
 
 
-@register("eco-teacher", "ECO with VGG16 conv3_3 + conv5_3 + fHOG: the accurate, slow reference")
+@register("eco-teacher", "ECO with VGG16 conv5_3 + fHOG + ColorNames: the accurate, slow reference")
 def eco_teacher(
     *, teacher_weights: str | None = None, teacher_preprocessing: str | None = None
 ) -> ECOTracker:
-    cnn, path = teacher_backend(teacher_weights, teacher_preprocessing)
+    cnn, path = teacher_backend(teacher_weights, teacher_preprocessing, deepest_only=DEEPEST_ONLY)
     return with_network(ECOTracker(deep_params(cnn)), cnn, path)
 
 
-@register("eco-student", "ECO with the distilled student's layers + fHOG: deep features, fast")
+@register(
+    "eco-student", "ECO with the distilled student's deep layer + fHOG + ColorNames: fast, deep"
+)
 def eco_student(*, weights: str | None = None) -> ECOTracker:
-    cnn, path = student_backend(weights)
+    cnn, path = student_backend(weights, deepest_only=DEEPEST_ONLY)
     return with_network(ECOTracker(deep_params(cnn)), cnn, path)
 
 
@@ -74,7 +88,7 @@ def eco_student(*, weights: str | None = None) -> ECOTracker:
     "eco-student whose student is first fine-tuned on the target against its background",
 )
 def eco_student_online(*, weights: str | None = None, adapt_steps: int | None = None) -> ECOTracker:
-    cnn, path = student_backend(weights)
+    cnn, path = student_backend(weights, deepest_only=DEEPEST_ONLY)
     online = OnlineParams() if adapt_steps is None else replace(OnlineParams(), steps=adapt_steps)
     return with_network(OnlineECOTracker(deep_params(cnn), cnn, online), cnn, path)
 

@@ -54,19 +54,24 @@ def default_student_path() -> Path:
     )
 
 
-def student_backend(weights: str | None) -> tuple[TorchBackend, Path]:
-    """The student named (or the default one) as a feature backend, and its file."""
+def student_backend(
+    weights: str | None, *, deepest_only: bool = False
+) -> tuple[TorchBackend, Path]:
+    """The student named (or the default one) as a feature backend, and its file;
+    ``deepest_only``: see :func:`student_taps`."""
     path = Path(weights) if weights else default_student_path()
     net, meta = load_student(path)
-    return TorchBackend(net, student_taps(net, meta)), path
+    return TorchBackend(net, student_taps(net, meta, deepest_only=deepest_only)), path
 
 
 def teacher_backend(
-    weights: str | None = None, preprocessing: str | None = None
+    weights: str | None = None, preprocessing: str | None = None, *, deepest_only: bool = False
 ) -> tuple[TorchBackend, Path | None]:
-    """The VGG16 teacher at its tracking taps (conv3_3, conv5_3), and its file."""
+    """The VGG16 teacher at its tracking taps (conv3_3, conv5_3; conv5_3 alone with
+    ``deepest_only``), and its file."""
     teacher = load_teacher(weights, preprocessing)
-    return TorchBackend(teacher.net, VGG16_ECO_TAPS, teacher.preprocessing), teacher.path
+    taps = VGG16_ECO_TAPS[-1:] if deepest_only else VGG16_ECO_TAPS
+    return TorchBackend(teacher.net, taps, teacher.preprocessing), teacher.path
 
 
 def with_network(tracker: H, cnn: TorchBackend, path: Path | None) -> H:
@@ -76,12 +81,12 @@ def with_network(tracker: H, cnn: TorchBackend, path: Path | None) -> H:
     return tracker
 
 
-def student_taps(net: TappedNet, meta: dict) -> tuple[Tap, ...]:
+def student_taps(net: TappedNet, meta: dict, *, deepest_only: bool = False) -> tuple[Tap, ...]:
     """The student layers a tracker uses: those its file names, else a stride-4 and a
-    stride-16 tap.
+    stride-16 tap (only the stride-16 one with ``deepest_only``).
 
-    VGG-M-like students (CF-VGGM) get ECO's own VGG-M choice: norm1 pooled to stride 4, and
-    relu5.
+    VGG-M-like students (CF-VGGM) get ECO's own VGG-M choice whatever ``deepest_only`` says:
+    norm1 pooled to stride 4, and relu5.
     """
     chosen = meta.get("tracker_taps")
     if chosen:
@@ -92,6 +97,8 @@ def student_taps(net: TappedNet, meta: dict) -> tuple[Tap, ...]:
     by_stride: dict[int, str] = {}
     for name, info in taps.items():
         by_stride[info.stride] = name  # the deepest tap at each stride
+    if deepest_only and 16 in by_stride:
+        return (Tap(by_stride[16]),)
     if 4 in by_stride and 16 in by_stride:
         return (Tap(by_stride[4]), Tap(by_stride[16]))
     raise UsageError(

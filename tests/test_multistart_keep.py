@@ -1,0 +1,43 @@
+"""benchmarks/multistart.py --keep: finished runs are kept and reused, so a killed benchmark
+continues instead of starting again."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from cftrack_cli.evaluation.synthetic import write_dataset
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "multistart.py"
+
+
+@pytest.fixture(scope="module")
+def multistart():
+    spec = importlib.util.spec_from_file_location("bench_multistart", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("bench_multistart", None)
+
+
+def test_kept_runs_are_written_and_reused(multistart, tmp_path: Path) -> None:
+    data, keep = tmp_path / "data", tmp_path / "keep"
+    write_dataset(data, ("Alpha", "Beta"), frames=8, size=(64, 64))
+    args = [str(data), "-t", "dcf", "--starts", "2", "--workers", "1", "--keep", str(keep)]
+    first = tmp_path / "first.json"
+    assert multistart.main([*args, "--json", str(first)]) == 0
+    kept = sorted(p.name for p in (keep / "dcf").iterdir())
+    assert kept == [f"{s}.start{k}.json" for s in ("Alpha", "Beta") for k in (0, 1)]
+    per_seq = json.loads(first.read_text())["trackers"]["dcf"]["sequences"]
+    # A kept figure is taken as it is: change one and the next report shows it.
+    (keep / "dcf" / "Alpha.start0.json").write_text(json.dumps({"success_auc": 0.0}))
+    (keep / "dcf" / "Alpha.start1.json").write_text(json.dumps({"success_auc": 0.0}))
+    second = tmp_path / "second.json"
+    assert multistart.main([*args, "--json", str(second)]) == 0
+    again = json.loads(second.read_text())["trackers"]["dcf"]["sequences"]
+    assert again["Alpha"] == 0.0 and per_seq["Alpha"] > 0.0
+    assert again["Beta"] == per_seq["Beta"]
