@@ -93,12 +93,7 @@ def _deep_published() -> Callable[[], None]:
             ),
         )
 
-    eco_deep.deep_params = published
-
-    def undo() -> None:
-        eco_deep.deep_params = before
-
-    return undo
+    return _set(eco_deep, "deep_params", published)
 
 
 def _student_shallow() -> Callable[[], None]:
@@ -107,18 +102,11 @@ def _student_shallow() -> Callable[[], None]:
     from cftrack_cli.features.deep import Tap
     from cftrack_cli.trackers import networks
 
-    before = networks.student_taps
-
     def shallow(net: object, meta: dict, **_: object) -> tuple[Tap, ...]:
         by_stride = {info.stride: name for name, info in net.taps.items()}  # type: ignore[attr-defined]
         return (Tap(by_stride[2], pool=2), Tap(by_stride[16]))
 
-    networks.student_taps = shallow
-
-    def undo() -> None:
-        networks.student_taps = before
-
-    return undo
+    return _set(networks, "student_taps", shallow)
 
 
 def _eco_both_taps() -> Callable[[], None]:
@@ -169,12 +157,7 @@ def _deepstrcf_params(change: Callable[[object, object], object]) -> Callable[[]
     from cftrack_cli.trackers import strcf_deep
 
     before = strcf_deep.deep_strcf_params
-    strcf_deep.deep_strcf_params = lambda cnn: change(before(cnn), cnn)
-
-    def undo() -> None:
-        strcf_deep.deep_strcf_params = before
-
-    return undo
+    return _set(strcf_deep, "deep_strcf_params", lambda cnn: change(before(cnn), cnn))
 
 
 def _freeze_when_lost() -> Callable[[], None]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -44,3 +47,12 @@ def vgg_weights(tmp_path_factory) -> Path:
     from distill_helpers import write_random_vgg16
 
     return write_random_vgg16(tmp_path_factory.mktemp("teacher") / "random_vgg16.pth")
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A benchmark script as a module (``name`` in sys.modules until the caller pops it)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

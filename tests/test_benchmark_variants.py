@@ -6,7 +6,6 @@ these tests keep it pointing at the defaults it claims to change.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,16 +15,14 @@ import pytest
 
 from cftrack_cli.features.handcrafted import FHOG, fhog
 from cftrack_cli.trackers import eco_deep
+from conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "variants.py"
 
 
 @pytest.fixture(scope="module")
 def variants():
-    spec = importlib.util.spec_from_file_location("bench_variants", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script(SCRIPT, "bench_variants")
     sys.modules.pop("bench_variants", None)
 
 

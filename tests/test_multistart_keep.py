@@ -3,7 +3,6 @@ continues instead of starting again."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,16 +10,14 @@ from pathlib import Path
 import pytest
 
 from cftrack_cli.evaluation.synthetic import write_dataset
+from conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "multistart.py"
 
 
 @pytest.fixture(scope="module")
 def multistart():
-    spec = importlib.util.spec_from_file_location("bench_multistart", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script(SCRIPT, "bench_multistart")
     sys.modules.pop("bench_multistart", None)
 
 
