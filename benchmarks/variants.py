@@ -9,6 +9,9 @@ table of docs/not-adopted.md reports:
   ``fhog.m`` does (``softBin=-1``), instead of interpolating between the two nearest bins;
 * ``dims-3-12``: deep ECO projects the student's two layers to 3 and 12 channels (the paper's
   release) instead of ECO's 16 and 64;
+* ``deep-dims-32``: deep ECO projects stride-16 layers to 32 channels instead of 64 (the
+  shipped student's conv5_3 has 32 and stays as it is; wider students, CF-VGGM and the teacher
+  change);
 * ``deep-published``, ``student-shallow``, ``eco-both-taps``, ``eco-no-colornames``: see their
   functions;
 * ``freeze-when-lost``, ``freeze-when-peak-low``: frames flagged lost teach the tracker nothing;
@@ -64,6 +67,12 @@ def _student_dims_3_12() -> Callable[[], None]:
     from cftrack_cli.trackers import eco_deep
 
     return _set(eco_deep, "DEEP_COMPRESSED_DIMS", (3, 12))
+
+
+def _deep_dims_32() -> Callable[[], None]:
+    from cftrack_cli.trackers import eco_deep
+
+    return _set(eco_deep, "DEEP_COMPRESSED_DIMS", (16, 32))
 
 
 def _deep_published() -> Callable[[], None]:
@@ -200,6 +209,7 @@ def _deepstrcf_vot() -> Callable[[], None]:
 VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "hard-orientation": _hard_orientation,
     "dims-3-12": _student_dims_3_12,
+    "deep-dims-32": _deep_dims_32,
     "deep-published": _deep_published,
     "student-shallow": _student_shallow,
     "eco-both-taps": _eco_both_taps,

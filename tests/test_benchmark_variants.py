@@ -48,15 +48,20 @@ def _deep_dims() -> list[int]:
     return [layer.compressed_dim for layer in eco_deep.deep_params(cnn).layers]
 
 
-def test_dims_variant_sets_the_deep_projection_and_restores_it(variants) -> None:
+@pytest.mark.parametrize(
+    ("variant", "expected"), [("dims-3-12", [3, 12, 10, 3]), ("deep-dims-32", [16, 32, 10, 3])]
+)
+def test_dims_variants_set_the_deep_projection_and_restore_it(
+    variants, variant: str, expected: list[int]
+) -> None:
     plain = _deep_dims()
-    undo = variants.VARIANTS["dims-3-12"]()
+    undo = variants.VARIANTS[variant]()
     try:
         during = _deep_dims()
     finally:
         undo()
     assert plain == [16, 64, 10, 3]
-    assert during == [3, 12, 10, 3]
+    assert during == expected
     assert _deep_dims() == plain
 
 
