@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from cftrack_cli.evaluation.datasets import find_dataset
+    from cftrack_cli.io.atomic import atomic_write_text
 
     only = args.sequences.split(",") if args.sequences else None
     names = [s.name for s in find_dataset(args.dataset, only=only).sequences]
@@ -147,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             kept = _kept_path(args.keep, tracker, sequence, k)
             kept.parent.mkdir(parents=True, exist_ok=True)
-            part = kept.with_suffix(".part")
-            part.write_text(json.dumps({"success_auc": value}))
-            os.replace(part, kept)  # whole or absent, even if killed here
+            atomic_write_text(kept, json.dumps({"success_auc": value}))  # whole or absent
 
     families = _families(args.families, names) if args.families else {}
     report = {}

@@ -176,7 +176,7 @@ def export_command(
     try:
         taps = student_taps(net, meta, deepest_only=eco_deep.DEEPEST_ONLY)
         tracker = tuple((t.name, t.pool) for t in taps)
-    except UsageError:  # no stride-4/16 pair: the file still exports, eco-student cannot use it
+    except UsageError:  # no tap eco-student can read: the file still exports, unused by it
         tracker = ()
     image = _first_frame(source)
     require_onnx()  # after the arguments: a mistake there is reported first
