@@ -5,7 +5,9 @@ when its first box moves by one pixel, more than most differences worth measurin
 against another, a loss switched off). This script runs each tracker from the ground truth's
 first box shifted by N small offsets (0 and +-1 px), scores every run with ``cftrack eval``'s
 metrics, and reports per tracker the mean AUC over starts with its standard error (over the
-per-start means across sequences), overall and per sequence.
+per-start means across sequences), overall and per sequence. With several trackers it also gives
+each one's difference to the first, paired start by start: two trackers from the same shifted
+boxes share much of their luck, so the paired error is the one to read when ranking them.
 
     .venv/bin/python benchmarks/multistart.py ../shared/data/sequences \\
         -t eco-student,eco-student-online,eco-student@runs/ablation/tracking_only.pth --starts 8
@@ -94,6 +96,18 @@ def _mean_and_error(auc: np.ndarray) -> tuple[float, float]:
     return float(per_start.mean()), float(per_start.std(ddof=1) / np.sqrt(len(per_start)))
 
 
+def _paired(auc: np.ndarray, reference: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Mean difference to ``reference`` (same starts, same sequences), its standard error over
+    the starts, and the per-start differences. Pairing removes what the starts share: the
+    first box's luck on each sequence moves both trackers."""
+    per_start = (auc - reference).mean(axis=1)
+    return (
+        float(per_start.mean()),
+        float(per_start.std(ddof=1) / np.sqrt(len(per_start))),
+        per_start,
+    )
+
+
 def _families(manifest: Path, names: list[str]) -> dict[str, list[str]]:
     """Benchmark family -> the measured sequences in it, in manifest order."""
     entries = json.loads(manifest.read_text())["sequences"]
@@ -169,6 +183,18 @@ def main(argv: list[str] | None = None) -> int:
                     "sequences": len(columns),
                 }
                 print(f"  {family} ({len(columns)}): {f_mean:.3f} +- {f_sem:.3f}", flush=True)
+    if len(trackers) > 1 and args.starts > 1:
+        first = trackers[0]
+        for t in trackers[1:]:
+            diff, sem, per_start = _paired(auc[t], auc[first])
+            report[t]["paired_with_first"] = {
+                "tracker": first,
+                "difference": diff,
+                "standard_error": sem,
+                "per_start": per_start.tolist(),
+            }
+            starts = " ".join(f"{d:+.3f}" for d in per_start)
+            print(f"{t} - {first}: {diff:+.3f} +- {sem:.3f} paired (per start: {starts})")
     if args.json:
         args.json.write_text(json.dumps({"starts": args.starts, "trackers": report}, indent=1))
     return 0

@@ -15,6 +15,7 @@ table of docs/not-adopted.md reports:
 * ``deep-published``, ``student-shallow``, ``eco-both-taps``, ``eco-no-colornames``: see their
   functions;
 * ``freeze-when-lost``, ``freeze-when-peak-low``: frames flagged lost teach the tracker nothing;
+  ``strcf-freeze-when-lost``: the same for both STRCF hosts;
 * ``deepstrcf-one-layer``, ``deepstrcf-vot``: ``deepstrcf`` as the original DeepSTRCF chose
   its layers, and on its VOT setting (see their functions).
 
@@ -142,23 +143,28 @@ def _eco_no_colornames() -> Callable[[], None]:
     return _set(eco_deep, "deep_params", without)
 
 
-def _eco_defaults(**changes: object) -> Callable[[], None]:
-    """Change defaults of ECOParams (every ECO preset builds on them) until undone."""
+def _defaults(cls: type, **changes: object) -> Callable[[], None]:
+    """Change defaults of the parameter dataclass ``cls`` (every preset of its host builds on
+    them) until undone."""
     from dataclasses import fields
 
-    from cftrack_cli.trackers.eco import ECOParams
-
-    names = [f.name for f in fields(ECOParams)]  # every field has a default, in this order
-    before = ECOParams.__init__.__defaults__
+    names = [f.name for f in fields(cls)]  # every field has a default, in this order
+    before = cls.__init__.__defaults__
     defaults = list(before)
     for name, value in changes.items():
         defaults[names.index(name)] = value
-    ECOParams.__init__.__defaults__ = tuple(defaults)
+    cls.__init__.__defaults__ = tuple(defaults)
 
     def undo() -> None:
-        ECOParams.__init__.__defaults__ = before
+        cls.__init__.__defaults__ = before
 
     return undo
+
+
+def _eco_defaults(**changes: object) -> Callable[[], None]:
+    from cftrack_cli.trackers.eco import ECOParams
+
+    return _defaults(ECOParams, **changes)
 
 
 def _deepstrcf_params(change: Callable[[object, object], object]) -> Callable[[], None]:
@@ -179,6 +185,13 @@ def _freeze_when_peak_low() -> Callable[[], None]:
     """Frames whose score maximum is below 0.15 (the lost flag before the anchored confidence)
     teach nothing."""
     return _eco_defaults(anchored_confidence=False, lost_threshold=0.15, freeze_when_lost=True)
+
+
+def _strcf_freeze_when_lost() -> Callable[[], None]:
+    """Both STRCF hosts: frames flagged lost teach neither the filter nor the scale filter."""
+    from cftrack_cli.trackers.strcf import STRCFParams
+
+    return _defaults(STRCFParams, freeze_when_lost=True)
 
 
 def _deepstrcf_one_layer() -> Callable[[], None]:
@@ -216,6 +229,7 @@ VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "eco-no-colornames": _eco_no_colornames,
     "freeze-when-lost": _freeze_when_lost,
     "freeze-when-peak-low": _freeze_when_peak_low,
+    "strcf-freeze-when-lost": _strcf_freeze_when_lost,
     "deepstrcf-one-layer": _deepstrcf_one_layer,
     "deepstrcf-vot": _deepstrcf_vot,
 }

@@ -96,6 +96,20 @@ def test_freeze_variants_change_eco_defaults_and_restore_them(variants) -> None:
     assert ECOParams() == plain
 
 
+def test_strcf_freeze_variant_reaches_both_hosts_and_is_undone(variants) -> None:
+    from cftrack_cli.trackers.strcf import STRCFParams
+    from cftrack_cli.trackers.strcf_deep import deep_strcf_params
+
+    cnn = SimpleNamespace(layers=list)
+    undo = variants.VARIANTS["strcf-freeze-when-lost"]()
+    try:
+        during = (STRCFParams().freeze_when_lost, deep_strcf_params(cnn).freeze_when_lost)
+    finally:
+        undo()
+    assert during == (True, True)
+    assert not STRCFParams().freeze_when_lost and not deep_strcf_params(cnn).freeze_when_lost
+
+
 def test_unknown_variant_prints_usage_and_fails(variants, capsys) -> None:
     assert variants.main(["no-such-variant", "accuracy"]) == 2
     assert "hard-orientation" in capsys.readouterr().err

@@ -38,3 +38,24 @@ def test_kept_runs_are_written_and_reused(multistart, tmp_path: Path) -> None:
     again = json.loads(second.read_text())["trackers"]["dcf"]["sequences"]
     assert again["Alpha"] == 0.0 and per_seq["Alpha"] > 0.0
     assert again["Beta"] == per_seq["Beta"]
+
+
+def test_a_second_tracker_is_compared_start_by_start_with_the_first(multistart, tmp_path) -> None:
+    data, keep = tmp_path / "data", tmp_path / "keep"
+    write_dataset(data, ("Alpha", "Beta"), frames=8, size=(64, 64))
+    for tracker, base in (("dcf", 0.5), ("eco-hc", 0.6)):
+        (keep / tracker).mkdir(parents=True)
+        for k in range(3):
+            for s, extra in (("Alpha", 0.0), ("Beta", 0.1)):
+                value = base + extra + (0.05 * k if tracker == "eco-hc" else 0.0)
+                kept = keep / tracker / f"{s}.start{k}.json"
+                kept.write_text(json.dumps({"success_auc": value}))
+    out = tmp_path / "out.json"
+    args = [str(data), "-t", "dcf,eco-hc", "--starts", "3", "--keep", str(keep), "--json", str(out)]
+    assert multistart.main(args) == 0
+    report = json.loads(out.read_text())["trackers"]
+    paired = report["eco-hc"]["paired_with_first"]
+    assert paired["tracker"] == "dcf" and "paired_with_first" not in report["dcf"]
+    assert paired["per_start"] == pytest.approx([0.1, 0.15, 0.2])
+    assert paired["difference"] == pytest.approx(0.15)
+    assert paired["standard_error"] == pytest.approx(0.05 / 3**0.5)
