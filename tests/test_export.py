@@ -149,7 +149,9 @@ def test_fixed_input_size(tmp_path):
     assert read_metadata(out)["input.size"] == "128x160"
     dnn = cv2.dnn.readNetFromONNX(str(out))
     dnn.setInput(np.zeros((1, 3, 128, 160), np.float32))
-    assert dnn.forward("conv5_3").shape == (1, 32, 8, 10)
+    _, meta = load_student(SHIPPED)
+    channels = {tap["name"]: tap["channels"] for tap in meta["taps"]}["conv5_3"]
+    assert dnn.forward("conv5_3").shape == (1, channels, 8, 10)
 
 
 @needs_onnx
