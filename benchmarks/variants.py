@@ -16,8 +16,8 @@ table of docs/not-adopted.md reports:
   functions;
 * ``freeze-when-lost``, ``freeze-when-peak-low``: frames flagged lost teach the tracker nothing;
   ``strcf-freeze-when-lost``: the same for both STRCF hosts;
-* ``deepstrcf-one-layer``, ``deepstrcf-vot``: ``deepstrcf`` as the original DeepSTRCF chose
-  its layers, and on its VOT setting (see their functions).
+* ``deepstrcf-two-layers``, ``deepstrcf-vot``: ``deepstrcf`` on both of the network's taps (as
+  it was until 2026-12-01), and on DeepSTRCF's VOT setting (see their functions).
 
     .venv/bin/python benchmarks/variants.py hard-orientation accuracy \\
         ../shared/data/distill/sequences -t eco-hc
@@ -194,18 +194,44 @@ def _strcf_freeze_when_lost() -> Callable[[], None]:
     return _defaults(STRCFParams, freeze_when_lost=True)
 
 
-def _deepstrcf_one_layer() -> Callable[[], None]:
-    """DeepSTRCF's own choice: one deep layer (the student's stride-16 tap) with grey + fHOG +
-    ColorNames (``run_DeepSTRCF.m``), instead of both of the student's taps."""
+def _deepstrcf_two_layers() -> Callable[[], None]:
+    """``deepstrcf`` as it was until 2026-12-01: both of the network's taps (stride 4 and 16)
+    with fHOG, ColorNames (colour frames) and grey (grey frames), instead of the coarsest tap
+    with grey, fHOG and ColorNames."""
     from dataclasses import replace
+    from functools import partial
 
-    from cftrack_cli.trackers.strcf import STRCF_HC_LAYERS
+    from cftrack_cli.features.backend import prebuilt_extractor
+    from cftrack_cli.trackers import strcf_deep
+    from cftrack_cli.trackers.layers import FeatureLayer
 
-    def one_layer(params, cnn):
-        deep = [s for s in params.layers if s.cell_size == 16]
-        return replace(params, layers=(*deep, *STRCF_HC_LAYERS))
+    def both_taps(params, cnn):
+        layers = tuple(
+            FeatureLayer(feature=partial(prebuilt_extractor, layer), cell_size=layer.cell_size)
+            for layer in cnn.layers()
+        )
+        return replace(
+            params,
+            layers=(
+                *layers,
+                FeatureLayer("fhog", cell_size=4),
+                FeatureLayer("colornames", cell_size=4, frames="color"),
+                FeatureLayer("grayscale", cell_size=4, frames="gray"),
+            ),
+        )
 
-    return _deepstrcf_params(one_layer)
+    students, teachers = strcf_deep.student_backend, strcf_deep.teacher_backend
+    undos = [
+        _set(strcf_deep, "student_backend", lambda w, **_: students(w)),
+        _set(strcf_deep, "teacher_backend", lambda w, p, **_: teachers(w, p)),
+        _deepstrcf_params(both_taps),
+    ]
+
+    def undo() -> None:
+        for u in reversed(undos):
+            u()
+
+    return undo
 
 
 def _deepstrcf_vot() -> Callable[[], None]:
@@ -230,7 +256,7 @@ VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "freeze-when-lost": _freeze_when_lost,
     "freeze-when-peak-low": _freeze_when_peak_low,
     "strcf-freeze-when-lost": _strcf_freeze_when_lost,
-    "deepstrcf-one-layer": _deepstrcf_one_layer,
+    "deepstrcf-two-layers": _deepstrcf_two_layers,
     "deepstrcf-vot": _deepstrcf_vot,
 }
 

@@ -110,6 +110,36 @@ def test_strcf_freeze_variant_reaches_both_hosts_and_is_undone(variants) -> None
     assert not STRCFParams().freeze_when_lost and not deep_strcf_params(cnn).freeze_when_lost
 
 
+def test_deepstrcf_two_layers_restores_both_taps_and_is_undone(variants, tmp_path) -> None:
+    import torch
+
+    from cftrack_cli.nets.preprocessing import CAFFE_VGG
+    from cftrack_cli.nets.student import StudentNet, vgg16_student_spec
+    from cftrack_cli.nets.weights import save_student
+    from cftrack_cli.trackers import create_tracker
+
+    torch.manual_seed(0)
+    net = StudentNet(vgg16_student_spec(0.125))
+    student = save_student(tmp_path / "s.pth", net, {"preprocessing": CAFFE_VGG})
+
+    def deep_cells() -> list[int]:
+        tracker = create_tracker(f"deepstrcf@{student}")
+        return [
+            layer.cell_size
+            for layer in tracker.params.layers
+            if layer.feature not in ("fhog", "colornames", "grayscale")
+        ]
+
+    plain = deep_cells()
+    undo = variants.VARIANTS["deepstrcf-two-layers"]()
+    try:
+        during = deep_cells()
+    finally:
+        undo()
+    assert plain == [16] and during == [4, 16]
+    assert deep_cells() == plain
+
+
 def test_unknown_variant_prints_usage_and_fails(variants, capsys) -> None:
     assert variants.main(["no-such-variant", "accuracy"]) == 2
     assert "hard-orientation" in capsys.readouterr().err

@@ -44,11 +44,14 @@ def test_student_named_by_its_file_follows_a_target(student_file):
 
 
 def test_the_hosts_read_the_layers_chosen_for_them(student_file):
-    # deep ECO: the stride-16 layer alone; DeepSTRCF: the stride-4 and stride-16 layers.
+    # Both hosts read the stride-16 layer alone (deep ECO beside fHOG and ColorNames,
+    # DeepSTRCF beside grey, fHOG and ColorNames), though the student has taps at 2 to 16.
     eco = create_tracker(f"eco-student@{student_file}")
     strcf = create_tracker(f"deepstrcf@{student_file}")
+    assert len(eco.network.net.taps) == 4
     assert [t.label for t in eco.network.taps] == ["conv5_3"]
-    assert [t.label for t in strcf.network.taps] == ["conv3_3", "conv5_3"]
+    assert [t.label for t in strcf.network.taps] == ["conv5_3"]
+    assert [layer.cell_size for layer in strcf.params.layers] == [16, 4, 4, 4]
 
 
 def test_weights_option_is_the_same_as_the_suffix(student_file):

@@ -180,7 +180,9 @@ def test_presets_build_from_their_parameter_dataclasses(student_file):
     assert wide.target.sample_px[0] > narrow.target.sample_px[0]
     frames, boxes = moving_square_frames(n=6, size=(160, 120))
     steps = list(track_frames(deep, frames, Box(*boxes[0])))
-    assert sorted(e.cell_size for e in deep.stage.extractors) == [4, 4, 4, 16]
+    # DeepSTRCF's choice: one deep layer (the student's stride-16 conv5_3), grey, fHOG, CN
+    assert [e.cell_size for e in deep.stage.extractors] == [16, 4, 4, 4]
+    assert deep.network is not None and [t.name for t in deep.network.taps] == ["conv5_3"]
     assert all(np.isfinite(s.result.box).all() for s in steps)
 
 
