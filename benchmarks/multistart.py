@@ -100,12 +100,8 @@ def _paired(auc: np.ndarray, reference: np.ndarray) -> tuple[float, float, np.nd
     """Mean difference to ``reference`` (same starts, same sequences), its standard error over
     the starts, and the per-start differences. Pairing removes what the starts share: the
     first box's luck on each sequence moves both trackers."""
-    per_start = (auc - reference).mean(axis=1)
-    return (
-        float(per_start.mean()),
-        float(per_start.std(ddof=1) / np.sqrt(len(per_start))),
-        per_start,
-    )
+    difference = auc - reference
+    return (*_mean_and_error(difference), difference.mean(axis=1))
 
 
 def _families(manifest: Path, names: list[str]) -> dict[str, list[str]]:

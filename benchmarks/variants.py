@@ -220,12 +220,7 @@ def _deepstrcf_two_layers() -> Callable[[], None]:
             ),
         )
 
-    students, teachers = strcf_deep.student_backend, strcf_deep.teacher_backend
-    undos = [
-        _set(strcf_deep, "student_backend", lambda w, **_: students(w)),
-        _set(strcf_deep, "teacher_backend", lambda w, p, **_: teachers(w, p)),
-        _deepstrcf_params(both_taps),
-    ]
+    undos = [_set(strcf_deep, "coarsest_tap", lambda cnn: cnn), _deepstrcf_params(both_taps)]
 
     def undo() -> None:
         for u in reversed(undos):

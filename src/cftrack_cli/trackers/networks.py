@@ -22,6 +22,7 @@ from cftrack_cli.trackers.host import LayeredHost
 __all__ = [
     "DEFAULT_STUDENT",
     "STUDENT_ENV",
+    "coarsest_tap",
     "default_student_path",
     "student_backend",
     "student_taps",
@@ -72,6 +73,14 @@ def teacher_backend(
     teacher = load_teacher(weights, preprocessing)
     taps = VGG16_ECO_TAPS[-1:] if deepest_only else VGG16_ECO_TAPS
     return TorchBackend(teacher.net, taps, teacher.preprocessing), teacher.path
+
+
+def coarsest_tap(cnn: TorchBackend) -> TorchBackend:
+    """``cnn`` reduced to its coarsest tap (the student's and VGG16's conv5_3, CF-VGGM's relu5),
+    so that a tracker reading that layer alone does not also align and pool the others every
+    frame."""
+    coarsest = max(cnn.taps, key=lambda tap: cnn.layout(tap).cell_size)
+    return TorchBackend(cnn.net, (coarsest,), cnn.preprocessing, max_batch=cnn.max_batch)
 
 
 def with_network(tracker: H, cnn: TorchBackend, path: Path | None) -> H:

@@ -9,7 +9,12 @@ from functools import partial
 from cftrack_cli.features.backend import prebuilt_extractor
 from cftrack_cli.features.deep import TorchBackend
 from cftrack_cli.trackers.layers import FeatureLayer
-from cftrack_cli.trackers.networks import student_backend, teacher_backend, with_network
+from cftrack_cli.trackers.networks import (
+    coarsest_tap,
+    student_backend,
+    teacher_backend,
+    with_network,
+)
 from cftrack_cli.trackers.registry import register
 from cftrack_cli.trackers.strcf import STRCF_HC_LAYERS, STRCFParams, STRCFTracker
 
@@ -17,21 +22,19 @@ __all__ = ["deep_strcf_params"]
 
 
 def deep_strcf_params(cnn: TorchBackend) -> STRCFParams:
-    """DeepSTRCF's published setting (``run_DeepSTRCF.m``): one deep layer, the network's
-    coarsest tap (the student's and VGG16's conv5_3, stride 16; CF-VGGM's relu5), with grey,
-    fHOG and ColorNames at 4-pixel cells (the original: VGG-M conv3 with the same three).
+    """DeepSTRCF's published setting (``run_DeepSTRCF.m``) on the taps of ``cnn`` (the presets
+    give it the network's coarsest tap alone: the student's and VGG16's conv5_3, CF-VGGM's
+    relu5), with grey, fHOG and ColorNames at 4-pixel cells (the original: VGG-M conv3 with the
+    same three).
 
     On the dev benchmark (3 starts, the student shipped since 2026-12-01) one layer scored as
     both of the student's taps did (0.441 +- 0.013 against 0.437 +- 0.003, paired +0.004 +-
-    0.010) at 1.35x the speed: STRCF learns every channel of every layer unprojected, and the
+    0.010) at 1.37x the speed: STRCF learns every channel of every layer unprojected, and the
     stride-4 layer was most of its work (docs/results.md, "Two CF hosts").
     """
-    layers = list(cnn.layers())
-    coarsest = max((layer.cell_size for layer in layers), default=0)
     deep = tuple(
         FeatureLayer(feature=partial(prebuilt_extractor, layer), cell_size=layer.cell_size)
-        for layer in layers
-        if layer.cell_size == coarsest
+        for layer in cnn.layers()
     )
     return replace(
         STRCFParams(),
@@ -50,7 +53,8 @@ def deep_strcf_params(cnn: TorchBackend) -> STRCFParams:
     "deepstrcf", "STRCF with the distilled student's conv5_3 + grey + fHOG + ColorNames: fast"
 )
 def deepstrcf(*, weights: str | None = None) -> STRCFTracker:
-    cnn, path = student_backend(weights, deepest_only=True)
+    cnn, path = student_backend(weights)
+    cnn = coarsest_tap(cnn)
     return with_network(STRCFTracker(deep_strcf_params(cnn)), cnn, path)
 
 
@@ -58,5 +62,6 @@ def deepstrcf(*, weights: str | None = None) -> STRCFTracker:
 def deepstrcf_teacher(
     *, teacher_weights: str | None = None, teacher_preprocessing: str | None = None
 ) -> STRCFTracker:
-    cnn, path = teacher_backend(teacher_weights, teacher_preprocessing, deepest_only=True)
+    cnn, path = teacher_backend(teacher_weights, teacher_preprocessing)
+    cnn = coarsest_tap(cnn)
     return with_network(STRCFTracker(deep_strcf_params(cnn)), cnn, path)
