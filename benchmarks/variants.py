@@ -17,7 +17,13 @@ table of docs/not-adopted.md reports:
 * ``freeze-when-lost``, ``freeze-when-peak-low``: frames flagged lost teach the tracker nothing;
   ``strcf-freeze-when-lost``: the same for both STRCF hosts;
 * ``deepstrcf-two-layers``, ``deepstrcf-vot``: ``deepstrcf`` on both of the network's taps (as
-  it was until 2026-12-01), and on DeepSTRCF's VOT setting (see their functions).
+  it was until 2026-12-01), and on DeepSTRCF's VOT setting (see their functions);
+  ``deepstrcf-joint-fit``: STRCF's layers fitted to the label jointly, not per resolution
+  (``deepstrcf`` until 2026-12-01, with ``deepstrcf-two-layers`` its preset then);
+  ``deepstrcf-units-released``, ``deepstrcf-units-standalone``: the CNN block's penalties in
+  the original code's units or in those of a block alone (``STRCFParams.block_units``);
+  ``strcf-numpy-fft``: both STRCF hosts with numpy's FFT in the spatial step (as until
+  2026-12-01; ``strcf-numpy-fft+deepstrcf-joint-fit`` is ``deepstrcf`` as it was then).
 
     .venv/bin/python benchmarks/variants.py hard-orientation accuracy \\
         ../shared/data/distill/sequences -t eco-hc
@@ -27,7 +33,8 @@ table of docs/not-adopted.md reports:
 Variants combine with ``+`` (``eco-both-taps+eco-no-colornames`` is deep ECO as it was before
 the dev benchmark). ``accuracy`` takes ``benchmarks/multistart.py``'s arguments. ``speed``
 times the plain tracker and the variant in turns with ``cftrack bench``'s timing (``--repeats``
-each, one pinned core) and prints frames/s of every turn.
+each, one pinned core) and prints frames/s of every turn. ``eval`` runs ``cftrack eval`` with
+its arguments (one worker) on the variant, for per-frame results and scores.
 A benchmark, not a test.
 """
 
@@ -239,6 +246,44 @@ def _deepstrcf_vot() -> Callable[[], None]:
     )
 
 
+def _deepstrcf_joint_fit() -> Callable[[], None]:
+    """``deepstrcf`` as it was until 2026-12-01: one filter over all layers fitted to the label
+    jointly, instead of the CNN layer and the hand-crafted layers each fitting it apart."""
+    from dataclasses import replace
+
+    return _deepstrcf_params(lambda params, cnn: replace(params, fit_blocks_apart=False))
+
+
+def _strcf_numpy_fft() -> Callable[[], None]:
+    """STRCF's spatial step on numpy's FFT, as until 2026-12-01 (torch's since)."""
+    import numpy as np
+
+    from cftrack_cli.cf import strcf
+
+    undos = [
+        _set(strcf, "rfft2_stack", lambda x, norm="backward": np.fft.rfft2(x, norm=norm)),
+        _set(
+            strcf,
+            "irfft2_stack",
+            lambda xf, size, norm="backward": np.fft.irfft2(xf, s=size, norm=norm),
+        ),
+    ]
+
+    def undo() -> None:
+        for u in reversed(undos):
+            u()
+
+    return undo
+
+
+def _deepstrcf_units(units: str) -> Callable[[], Callable[[], None]]:
+    """``deepstrcf`` with its CNN block's penalties in ``units`` (STRCFParams.block_units)
+    instead of the hand-crafted block's."""
+    from dataclasses import replace
+
+    return lambda: _deepstrcf_params(lambda params, cnn: replace(params, block_units=units))
+
+
 #: name -> a function that applies the variant and returns how to undo it
 VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "hard-orientation": _hard_orientation,
@@ -253,6 +298,10 @@ VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "strcf-freeze-when-lost": _strcf_freeze_when_lost,
     "deepstrcf-two-layers": _deepstrcf_two_layers,
     "deepstrcf-vot": _deepstrcf_vot,
+    "deepstrcf-joint-fit": _deepstrcf_joint_fit,
+    "strcf-numpy-fft": _strcf_numpy_fft,
+    "deepstrcf-units-released": _deepstrcf_units("released"),
+    "deepstrcf-units-standalone": _deepstrcf_units("standalone"),
 }
 
 
@@ -307,17 +356,35 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     names = argv[0].split("+") if argv else []
     known = names and all(n in VARIANTS for n in names)
-    if len(argv) < 2 or not known or argv[1] not in ("accuracy", "speed"):
+    if len(argv) < 2 or not known or argv[1] not in ("accuracy", "speed", "eval"):
         print(__doc__)
-        print(f"variants: {', '.join(VARIANTS)}; modes: accuracy, speed", file=sys.stderr)
+        print(f"variants: {', '.join(VARIANTS)}; modes: accuracy, speed, eval", file=sys.stderr)
         return 2
     variant, mode, rest = argv[0], argv[1], argv[2:]
     if mode == "speed":
         return _speed(variant, rest)
+    if mode == "eval":
+        return _eval(variant, rest)
     _apply(variant)
     import multistart
 
     return multistart.main(rest)
+
+
+def _eval(variant: str, argv: list[str]) -> int:
+    """``cftrack eval`` with the variant applied, in this process (its worker pool starts
+    fresh interpreters, which would not have it)."""
+    if any(a == "--workers" or a.startswith("--workers=") for a in argv):
+        print("variants.py eval runs in one process: leave out --workers", file=sys.stderr)
+        return 2
+    _apply(variant)
+    from cftrack_cli.cli import app
+
+    try:
+        code = app(["eval", *argv, "--workers", "1"], standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

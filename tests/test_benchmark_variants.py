@@ -110,6 +110,46 @@ def test_strcf_freeze_variant_reaches_both_hosts_and_is_undone(variants) -> None
     assert not STRCFParams().freeze_when_lost and not deep_strcf_params(cnn).freeze_when_lost
 
 
+def test_deepstrcf_joint_fit_variant_turns_off_fitting_blocks_apart(variants) -> None:
+    from cftrack_cli.trackers import strcf_deep
+
+    cnn = SimpleNamespace(layers=list)
+    undo = variants.VARIANTS["deepstrcf-joint-fit"]()
+    try:
+        during = strcf_deep.deep_strcf_params(cnn).fit_blocks_apart
+    finally:
+        undo()
+    assert during is False and strcf_deep.deep_strcf_params(cnn).fit_blocks_apart is True
+
+
+@pytest.mark.parametrize("units", ["released", "standalone"])
+def test_deepstrcf_units_variants_set_the_block_units_and_are_undone(variants, units) -> None:
+    from cftrack_cli.trackers import strcf_deep
+
+    cnn = SimpleNamespace(layers=list)
+    undo = variants.VARIANTS[f"deepstrcf-units-{units}"]()
+    try:
+        during = strcf_deep.deep_strcf_params(cnn).block_units
+    finally:
+        undo()
+    assert during == units and strcf_deep.deep_strcf_params(cnn).block_units == "shared"
+
+
+def test_strcf_numpy_fft_variant_swaps_the_spatial_step_fft_and_is_undone(variants) -> None:
+    from cftrack_cli.cf import strcf
+
+    g = np.random.default_rng(2).normal(size=(3, 8, 15)).astype(np.float32)
+    shipped, before = strcf.from_grid(g), strcf.irfft2_stack
+    undo = variants.VARIANTS["strcf-numpy-fft"]()
+    try:
+        swapped = strcf.irfft2_stack is not before
+        again = strcf.from_grid(g)
+    finally:
+        undo()
+    assert swapped and strcf.irfft2_stack is before
+    np.testing.assert_allclose(again, shipped, atol=1e-5)
+
+
 def test_deepstrcf_two_layers_restores_both_taps_and_is_undone(variants, tmp_path) -> None:
     import torch
 
@@ -138,6 +178,11 @@ def test_deepstrcf_two_layers_restores_both_taps_and_is_undone(variants, tmp_pat
         undo()
     assert plain == [16] and during == [4, 16]
     assert deep_cells() == plain
+
+
+def test_eval_mode_refuses_workers(variants, capsys) -> None:
+    assert variants.main(["deepstrcf-joint-fit", "eval", "data", "--workers", "2"]) == 2
+    assert "one process" in capsys.readouterr().err
 
 
 def test_unknown_variant_prints_usage_and_fails(variants, capsys) -> None:

@@ -122,6 +122,77 @@ def test_a_large_temporal_weight_keeps_the_previous_filter():
     assert np.abs(moved - first).max() > 0.1 * np.abs(first).max()
 
 
+def test_blocks_fitted_apart_each_learn_what_they_would_alone():
+    """Two layers of different resolutions in separate blocks: each gets the filter it would
+    get alone, and the score is the mean of the two; fitted jointly they differ."""
+    small = (5, 3)  # a coarser layer: fewer frequencies on the same domain
+    fine, label, window = _problem(seed=5)
+    coarse = [interpolate(np.random.default_rng(6).normal(size=(3, 5, 5)).astype(np.float32))]
+    ys, xs = grid_points(small, PERIOD)
+    coarse_window = 0.05 + 0.5 * ((ys[:, None] - 10.0) ** 2 + (xs[None, :] - 10.0) ** 2) / 100.0
+    coarse_label = label[1:-1, :3]  # the label's coefficients the coarse layer holds
+    schedule = ADMMSchedule()
+    both = STRCFFilter([SIZE, small], label, [window, coarse_window], PERIOD, schedule, [0, 1])
+    got = both.learn([*fine, *coarse], mu=0.0)
+    (alone_fine,) = STRCFFilter([SIZE], label, [window], PERIOD, schedule).learn(fine, mu=0.0)
+    (alone_coarse,) = STRCFFilter([small], coarse_label, [coarse_window], PERIOD, schedule).learn(
+        coarse, mu=0.0
+    )
+    np.testing.assert_allclose(got[0], alone_fine, atol=1e-6)
+    np.testing.assert_allclose(got[1], alone_coarse, atol=1e-6)
+    score = both.scores([*fine, *coarse])
+    expected = np.einsum("chw,chw->hw", alone_fine, fine[0])
+    expected[1:-1, :3] += np.einsum("chw,chw->hw", alone_coarse, coarse[0])
+    np.testing.assert_allclose(score, expected / 2, atol=1e-5)
+    joint = STRCFFilter([SIZE, small], label, [window, coarse_window], PERIOD, schedule)
+    assert np.abs(joint.learn([*fine, *coarse], mu=0.0)[0] - alone_fine).max() > 1e-3
+
+
+def test_a_block_penalty_scale_is_that_block_alone_with_scaled_penalties():
+    """Scaling one block's penalties by s is learning it alone with mu, the ADMM penalties and
+    the window's square all multiplied by s (here over two frames, the temporal term in use)."""
+    small, s = (5, 3), 7.0
+    fine, label, window = _problem(seed=5)
+    coarse = [interpolate(np.random.default_rng(6).normal(size=(3, 5, 5)).astype(np.float32))]
+    later = [interpolate(np.random.default_rng(8).normal(size=(3, 5, 5)).astype(np.float32))]
+    ys, xs = grid_points(small, PERIOD)
+    coarse_window = 0.05 + 0.5 * ((ys[:, None] - 10.0) ** 2 + (xs[None, :] - 10.0) ** 2) / 100.0
+    schedule = ADMMSchedule()
+    both = STRCFFilter(
+        [SIZE, small], label, [window, coarse_window * np.sqrt(s)], PERIOD, schedule, [0, 1],
+        [1.0, s],
+    )  # fmt: skip
+    both.learn([*fine, *coarse], mu=0.0)
+    got = both.learn([*fine, *later], mu=0.3)
+    scaled = ADMMSchedule(schedule.iterations, schedule.init * s, schedule.step, schedule.cap * s)
+    alone = STRCFFilter([small], label[1:-1, :3], [coarse_window * np.sqrt(s)], PERIOD, scaled)
+    alone.learn(coarse, mu=0.0)
+    (expected,) = alone.learn(later, mu=0.3 * s)
+    np.testing.assert_allclose(got[1], expected, atol=1e-6)
+    unscaled = STRCFFilter([SIZE, small], label, [window, coarse_window], PERIOD, schedule, [0, 1])
+    unscaled.learn([*fine, *coarse], mu=0.0)
+    assert np.abs(unscaled.learn([*fine, *later], mu=0.3)[1] - expected).max() > 1e-3
+
+
+def test_block_units_scale_the_smaller_block_as_documented():
+    from cftrack_cli.trackers.strcf_learner import _block_scale
+
+    cells, energies = [256, 4096, 4096], [0.015, 0.03, 0.03]
+    blocks = [0, 1, 1]
+    assert _block_scale(blocks, cells, energies, 0.03, "shared") == [1.0, 1.0]
+    assert _block_scale(blocks, cells, energies, 0.03, "standalone") == pytest.approx([32, 1])
+    assert _block_scale(blocks, cells, energies, 0.03, "released") == pytest.approx([512, 1])
+    with pytest.raises(ValueError, match="block_units"):
+        STRCFParams(block_units="other")
+
+
+def test_layers_of_one_resolution_share_a_block():
+    from cftrack_cli.trackers.strcf_learner import _resolution_blocks
+
+    assert _resolution_blocks([(63, 32), (15, 8), (63, 32), (15, 8)]) == [0, 1, 0, 1]
+    assert _resolution_blocks([(63, 32)] * 3) == [0, 0, 0]
+
+
 def _textured_frame(shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     rng = np.random.default_rng(5)
     base = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 2.0)

@@ -14,12 +14,16 @@ that holds layer ``l``'s spectrum (:func:`grid_shape`), and ``f_prev`` the previ
 filter: the temporal term keeps the filter close to it, which stands in for a sample set (the
 filter alone is the model's memory).
 
+Layers may be split into blocks (``blocks``): each block minimises this objective alone, over
+its own layers, and the score is the mean of the blocks' scores. The original fits its CNN
+block apart from its hand-crafted block so; one block (the default) is the joint fit.
+
 ADMM splits ``f = g`` (``h`` the Lagrange multiplier, ``gamma`` the penalty):
 
 * ``f``: per frequency, ``(conj(z) z^T + (mu + gamma) I) f = conj(z) y + (mu + gamma) q`` with
   ``q = (mu f_prev + gamma g - h) / (mu + gamma)``; one rank-one term, so Sherman-Morrison
-  gives ``f = q + conj(z) (y - z^T q) / (mu + gamma + |z|^2)``, ``z`` spanning every layer's
-  channels at that frequency;
+  gives ``f = q + conj(z) (y - z^T q) / (mu + gamma + |z|^2)``, ``z`` spanning the channels of
+  every layer of the block at that frequency;
 * ``g``: on each layer's grid, elementwise ``g = (gamma f + h) / (w^2 + gamma)``;
 * ``h += gamma (f - g)``, then ``gamma = min(cap, step * gamma)``.
 
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cftrack_cli.cf.fourier import irfft2_stack, rfft2_stack
 from cftrack_cli.cf.interpolation import shift_phase
 from cftrack_cli.cf.layout import LayerLayout
 
@@ -114,7 +119,7 @@ def to_grid(
     k = rows // 2
     full = np.zeros((*f.shape[:-2], ny, nx // 2 + 1), dtype=f.dtype)
     full[..., :, :cols][..., np.arange(-k, k + 1) % ny, :] = f
-    return np.fft.irfft2(full, s=(ny, nx), norm="forward")
+    return irfft2_stack(full, (ny, nx), norm="forward")
 
 
 def from_grid(
@@ -126,7 +131,7 @@ def from_grid(
     ny, nx = g.shape[-2:]
     rows, cols = size or (ny - (1 - ny % 2), (nx + 1) // 2)
     k = rows // 2
-    spec = np.fft.rfft2(g, norm="forward")
+    spec = rfft2_stack(g, norm="forward")
     f = spec[..., np.arange(-k, k + 1) % ny, :cols]
     if half_step is not None:
         f = f * np.conj(half_step)
@@ -148,8 +153,23 @@ class STRCFFilter:
         windows: Sequence[np.ndarray],
         period: tuple[float, float],
         schedule: ADMMSchedule,
+        blocks: Sequence[int] | None = None,
+        block_scale: Sequence[float] | None = None,
     ) -> None:
         self.layout = LayerLayout(layer_sizes)
+        # Layers with the same block number are fitted to the label together; each block
+        # alone, as the original fits its CNN block apart from the hand-crafted one.
+        self.blocks = list(blocks) if blocks is not None else [0] * len(layer_sizes)
+        if len(self.blocks) != len(layer_sizes):
+            raise ValueError(f"{len(self.blocks)} block numbers for {len(layer_sizes)} layers")
+        self._block_ids = sorted(set(self.blocks))
+        # Per block (in block-number order), a factor on its penalties (mu, gamma; the windows
+        # come scaled): the blocks' units may differ, as the original's do.
+        scale = list(block_scale) if block_scale is not None else [1.0] * len(self._block_ids)
+        if len(scale) != len(self._block_ids):
+            raise ValueError(f"{len(scale)} penalty scales for {len(self._block_ids)} blocks")
+        self._scale = dict(zip(self._block_ids, (float(x) for x in scale), strict=True))
+        self._layer_scale = [self._scale[b] for b in self.blocks]
         if label.shape != self.layout.output:
             raise ValueError(f"label {label.shape} != output grid {self.layout.output}")
         self.grids = [grid_shape(s) for s in self.layout.sizes]
@@ -169,9 +189,12 @@ class STRCFFilter:
         filter or under ``filters`` of the same shapes (e.g. an earlier copy)."""
         filters = self.filters if filters is None else filters
         assert filters is not None, "learn first"
-        return self.layout.pad_sum(
+        total = self.layout.pad_sum(
             [_channel_sum(f, z) for f, z in zip(filters, sample, strict=True)]
         )
+        if len(self._block_ids) > 1:
+            total /= len(self._block_ids)  # each block fits the label: keep its scale
+        return total
 
     def learn(self, sample: Sequence[np.ndarray], mu: float) -> list[np.ndarray]:
         """One frame's ADMM on ``sample`` (per layer ``(C, rows, cols)``, the target at the
@@ -179,7 +202,7 @@ class STRCFFilter:
         layout = self.layout
         previous = self.filters or [np.zeros_like(z) for z in sample]
         # Per frequency: the sample's energy over every layer's channels, and its conjugate.
-        energy = layout.pad_sum(
+        energy = self._block_sums(
             [_channel_sum(z.real, z.real) + _channel_sum(z.imag, z.imag) for z in sample]
         )
         zc = [np.conj(z) for z in sample]
@@ -189,18 +212,28 @@ class STRCFFilter:
         h: list[np.ndarray] | None = None
         penalties = self.schedule.penalties()
         f = previous
-        for it, gamma in enumerate(penalties):
-            c = mu + gamma
+        for it, gamma_unit in enumerate(penalties):
+            mus = [mu * s for s in self._layer_scale]
+            gammas = [gamma_unit * s for s in self._layer_scale]
+            cs = [m + gm for m, gm in zip(mus, gammas, strict=True)]
             if g is None or h is None:
-                q = [(mu / c) * p for p in previous]
+                q = [(m / c) * p for m, c, p in zip(mus, cs, previous, strict=True)]
             else:
                 q = [
-                    (mu * p + from_grid(gamma * gl - hl, p.shape[-2:], step)) / c
-                    for p, gl, hl, step in zip(previous, g, h, self._half_step, strict=True)
+                    (m * p + from_grid(gm * gl - hl, p.shape[-2:], step)) / c
+                    for m, gm, c, p, gl, hl, step in zip(
+                        mus, gammas, cs, previous, g, h, self._half_step, strict=True
+                    )
                 ]
-            fitted = layout.pad_sum([_channel_sum(z, ql) for z, ql in zip(sample, q, strict=True)])
-            gain = (self.label - fitted) / (c + energy)
-            f = [ql + a * layout.crop(gain, i) for i, (ql, a) in enumerate(zip(q, zc, strict=True))]
+            fitted = self._block_sums(
+                [_channel_sum(z, ql) for z, ql in zip(sample, q, strict=True)]
+            )
+            c_block = {b: (mu + gamma_unit) * self._scale[b] for b in fitted}
+            gain = {b: (self.label - fitted[b]) / (c_block[b] + energy[b]) for b in fitted}
+            f = [
+                ql + a * layout.crop(gain[b], i)
+                for i, (ql, a, b) in enumerate(zip(q, zc, self.blocks, strict=True))
+            ]
             if it == len(penalties) - 1:
                 break  # the filter kept is f: the last spatial step would go unused
             values = [
@@ -210,12 +243,23 @@ class STRCFFilter:
             if h is None:
                 h = [np.zeros_like(v) for v in values]
             g = [
-                (gamma * v + hl) / (wsq + gamma)
-                for v, hl, wsq in zip(values, h, self.window_sq, strict=True)
+                (gm * v + hl) / (wsq + gm)
+                for gm, v, hl, wsq in zip(gammas, values, h, self.window_sq, strict=True)
             ]
-            h = [hl + gamma * (v - gl) for hl, v, gl in zip(h, values, g, strict=True)]
+            h = [hl + gm * (v - gl) for gm, hl, v, gl in zip(gammas, h, values, g, strict=True)]
         self.filters = [np.asarray(x, dtype=np.complex64) for x in f]
         return self.filters
+
+    def _block_sums(self, parts: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
+        """Per block, its layers' ``parts`` summed on the output grid."""
+        if len(self._block_ids) == 1:
+            return {self._block_ids[0]: self.layout.pad_sum(parts)}
+        lead = parts[0].shape[:-2]
+        dtype = np.result_type(*parts)
+        out = {b: np.zeros((*lead, *self.layout.output), dtype=dtype) for b in self._block_ids}
+        for layer, (part, b) in enumerate(zip(parts, self.blocks, strict=True)):
+            self.layout.crop(out[b], layer)[...] += part
+        return out
 
 
 def _channel_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:

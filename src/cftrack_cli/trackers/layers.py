@@ -35,6 +35,9 @@ class FeatureLayer:
     compressed_dim: int | None = None
     frames: str = "any"  # use it on "color" frames, "gray" frames, or "any"
     reg_window_edge: float | None = None  # this layer's regularisation at the target's edge
+    # STRCF: the mean square per element of the original's form of this feature, which its
+    # penalties are given against (None: the host's feature_energy).
+    feature_energy: float | None = None
 
     def __post_init__(self) -> None:
         if self.frames not in ("any", "color", "gray"):

@@ -56,6 +56,15 @@ class STRCFParams:
     # Penalties per feature cell and unit of feature energy (the original's units):
     temporal_weight: float = 15.0  # mu: how close the filter stays to the previous frame's
     admm: ADMMSchedule = field(default_factory=ADMMSchedule)  # iterations and penalty gamma
+    # Each resolution's layers fit the label apart and the scores are averaged, as the
+    # original fits its CNN block apart from the hand-crafted block; False: one joint fit.
+    fit_blocks_apart: bool = True
+    # The units of each block's penalties: "shared" (every block's as the largest layer's, the
+    # continuous data term's convention), "released" (the original's code: its unnormalised
+    # DFTs weigh a block by its cells and raw feature energy, its penalties by the largest
+    # block's cells; the student's CNN block is then held 512x as hard at a 256-px sample),
+    # "standalone" (each block as if it were the only one: 32x). docs/results.md measures them.
+    block_units: str = "shared"
     reg_window_min: float = 1e-3  # spatial regularisation at the target centre
     reg_window_edge: float = 1.0  # ... at the target's border (quadratic in between)
     reg_window_power: float = 2.0  # the regularisation window's exponent
@@ -74,6 +83,13 @@ class STRCFParams:
     anchored_confidence: bool = False
     freeze_when_lost: bool = False  # lost frames teach neither filter nor scale (engine)
 
+    def __post_init__(self) -> None:
+        if self.block_units not in ("shared", "released", "standalone"):
+            raise ValueError(
+                f"block_units must be 'shared', 'released' or 'standalone', not "
+                f"{self.block_units!r}"
+            )
+
 
 @register("strcf", "STRCF (CVPR 2018) with fHOG + ColorNames + grey, fDSST scale; lost flag")
 class STRCFTracker(LayeredHost):
@@ -90,4 +106,5 @@ class STRCFTracker(LayeredHost):
     def _learner(
         self, frame: np.ndarray, stage: FeatureStage, target: TargetGeometry
     ) -> STRCFLearner:
-        return STRCFLearner(stage, target, self.params, self.timer)
+        energies = [layer.feature_energy for layer in self._layers(frame)]
+        return STRCFLearner(stage, target, self.params, self.timer, energies)
