@@ -26,6 +26,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))  # run from a checkout without installing
+sys.path.insert(0, str(HERE))  # variants.py
 
 VARIANTS = ("plain", "numpy-fft", "torch-fft", "channels-last", "both")
 
@@ -63,18 +64,15 @@ def _torch_fft() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _numpy_fft() -> Iterator[None]:
-    """STRCF's spatial step back on numpy's FFT (what its torch FFT, applied, bought)."""
-    import numpy as np
+    """STRCF's spatial step back on numpy's FFT (what its torch FFT, applied, bought): the
+    ``strcf-numpy-fft`` variant of variants.py while the tracker runs."""
+    from variants import VARIANTS
 
-    from cftrack_cli.cf import strcf
-
-    before = strcf.rfft2_stack, strcf.irfft2_stack
-    strcf.rfft2_stack = lambda x, norm="backward": np.fft.rfft2(x, norm=norm)
-    strcf.irfft2_stack = lambda xf, size, norm="backward": np.fft.irfft2(xf, s=size, norm=norm)
+    undo = VARIANTS["strcf-numpy-fft"]()
     try:
         yield
     finally:
-        strcf.rfft2_stack, strcf.irfft2_stack = before
+        undo()
 
 
 def _channels_last(tracker: Any) -> None:

@@ -378,13 +378,14 @@ def _eval(variant: str, argv: list[str]) -> int:
         print("variants.py eval runs in one process: leave out --workers", file=sys.stderr)
         return 2
     _apply(variant)
-    from cftrack_cli.cli import app
+    from cftrack_cli.cli import main as cftrack
 
+    sys.argv = ["cftrack", "eval", *argv, "--workers", "1"]
     try:
-        code = app(["eval", *argv, "--workers", "1"], standalone_mode=False)
+        cftrack()  # the console entry: usage errors become one line, as for cftrack itself
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return code if isinstance(code, int) else 0
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
 
 
 if __name__ == "__main__":

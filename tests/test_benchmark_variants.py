@@ -110,29 +110,26 @@ def test_strcf_freeze_variant_reaches_both_hosts_and_is_undone(variants) -> None
     assert not STRCFParams().freeze_when_lost and not deep_strcf_params(cnn).freeze_when_lost
 
 
-def test_deepstrcf_joint_fit_variant_turns_off_fitting_blocks_apart(variants) -> None:
+@pytest.mark.parametrize(
+    ("name", "field", "during", "plain"),
+    [
+        ("deepstrcf-joint-fit", "fit_blocks_apart", False, True),
+        ("deepstrcf-units-released", "block_units", "released", "shared"),
+        ("deepstrcf-units-standalone", "block_units", "standalone", "shared"),
+    ],
+)
+def test_deepstrcf_param_variants_set_their_field_and_are_undone(
+    variants, name, field, during, plain
+) -> None:
     from cftrack_cli.trackers import strcf_deep
 
     cnn = SimpleNamespace(layers=list)
-    undo = variants.VARIANTS["deepstrcf-joint-fit"]()
+    undo = variants.VARIANTS[name]()
     try:
-        during = strcf_deep.deep_strcf_params(cnn).fit_blocks_apart
+        got = getattr(strcf_deep.deep_strcf_params(cnn), field)
     finally:
         undo()
-    assert during is False and strcf_deep.deep_strcf_params(cnn).fit_blocks_apart is True
-
-
-@pytest.mark.parametrize("units", ["released", "standalone"])
-def test_deepstrcf_units_variants_set_the_block_units_and_are_undone(variants, units) -> None:
-    from cftrack_cli.trackers import strcf_deep
-
-    cnn = SimpleNamespace(layers=list)
-    undo = variants.VARIANTS[f"deepstrcf-units-{units}"]()
-    try:
-        during = strcf_deep.deep_strcf_params(cnn).block_units
-    finally:
-        undo()
-    assert during == units and strcf_deep.deep_strcf_params(cnn).block_units == "shared"
+    assert got == during and getattr(strcf_deep.deep_strcf_params(cnn), field) == plain
 
 
 def test_strcf_numpy_fft_variant_swaps_the_spatial_step_fft_and_is_undone(variants) -> None:
