@@ -1,10 +1,11 @@
 """Time each tracker network's forward pass in torch's two memory layouts, at the 256-px sample.
 
-The networks run in NCHW (torch's default). In channels-last (NHWC) the CPU kernels handle the
-student's small channel counts far better. This prints, per network, the median ms of each
-layout (interleaved rounds, one thread) and the largest difference between their maps; the
-maps are not bit-identical, so switching layouts moves every deep tracker's figures in their
-last bits. A benchmark, not a test.
+In channels-last (NHWC) the CPU kernels handle the student's small channel counts far better
+than in NCHW (torch's default). The trackers already run that way: their input comes
+channels-last from ``nets/preprocessing.py``, and the convolutions follow the input's layout
+(turning the weights channels-last too leaves every box identical). This prints, per network,
+the median ms of each layout (interleaved rounds, one thread) and the largest difference
+between their maps: what the layout buys. A benchmark, not a test.
 
     taskset -c 0 .venv/bin/python benchmarks/network_layout.py [STUDENT.pth ...]
 

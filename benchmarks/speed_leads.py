@@ -1,14 +1,16 @@
-"""Time trackers as they are against two changes that are measured but not applied: torch's
-FFT in place of numpy's, and the networks in channels-last memory layout.
+"""Time trackers as they are against their FFTs moved between numpy and torch.
 
-Both change results in their last bits (another FFT, other convolution kernels), so applying
-either moves every figure of the trackers it touches and waits for a session that can measure
-them all again (docs/results.md#speed). This times, on one pinned core, each tracker plain,
-with numpy's FFT everywhere (STRCF's spatial step runs torch's since 2026-12-01: what that
-bought), with torch's FFT (``numpy.fft.rfft2``/``irfft2`` and their complex 2-D forms
-answered by ``torch.fft`` while the tracker runs), with its network in channels-last (input
-and weights), and with both; repeats interleaved, the median reported with the per-stage
-split, and how far each variant's last box lies from the plain one's. A benchmark, not a test.
+The feature stage's spectra and STRCF's spatial step run torch's FFT (MKL): since 2026-12-02
+and 2026-12-01. This times, on one pinned core, each tracker plain, with those stacks back on
+numpy's FFT (what torch's bought: the ``strcf-numpy-fft`` and ``spectra-numpy-fft`` variants of
+variants.py), and with every remaining numpy 2-D FFT (single small maps: the score's sampling,
+set-up) answered by torch's too (what is left there); repeats interleaved, the median reported
+with the per-stage split, and how far each variant's last box lies from the plain one's. A
+benchmark, not a test.
+
+The networks need no layout switch: their input is already channels-last
+(nets/preprocessing.py), and turning the weights channels-last as well leaves every box
+identical (measured with this script's former ``channels-last`` variant, 2026-12-02).
 
     .venv/bin/python benchmarks/speed_leads.py -t eco-student,deepstrcf,eco-hc,strcf
 """
@@ -28,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))  # run from a checkout without installing
 sys.path.insert(0, str(HERE))  # variants.py
 
-VARIANTS = ("plain", "numpy-fft", "torch-fft", "channels-last", "both")
+VARIANTS = ("plain", "numpy-fft", "torch-fft")
 
 
 @contextlib.contextmanager
@@ -64,29 +66,17 @@ def _torch_fft() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _numpy_fft() -> Iterator[None]:
-    """STRCF's spatial step back on numpy's FFT (what its torch FFT, applied, bought): the
-    ``strcf-numpy-fft`` variant of variants.py while the tracker runs."""
+    """Every stack of maps back on numpy's FFT (what torch's, applied, bought): the
+    ``strcf-numpy-fft`` and ``spectra-numpy-fft`` variants of variants.py while the tracker
+    runs."""
     from variants import VARIANTS
 
-    undo = VARIANTS["strcf-numpy-fft"]()
+    undos = [VARIANTS[name]() for name in ("strcf-numpy-fft", "spectra-numpy-fft")]
     try:
         yield
     finally:
-        undo()
-
-
-def _channels_last(tracker: Any) -> None:
-    """The tracker's network (if any) and its input in channels-last layout, in place."""
-    import torch
-
-    backend = getattr(tracker, "network", None)
-    if backend is None:
-        return
-    backend.net.to(memory_format=torch.channels_last)
-    prepare = backend.preprocessing
-    backend.preprocessing = lambda patches: prepare(patches).contiguous(
-        memory_format=torch.channels_last
-    )
+        for undo in reversed(undos):
+            undo()
 
 
 class _Patched:
@@ -133,14 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     built: dict[str, _Patched] = {}
 
     def factory(name: str, variant: str) -> Callable[[], _Patched]:
-        context = {"torch-fft": _torch_fft, "both": _torch_fft, "numpy-fft": _numpy_fft}.get(
+        context = {"torch-fft": _torch_fft, "numpy-fft": _numpy_fft}.get(
             variant, contextlib.nullcontext
         )
 
         def make() -> _Patched:
             tracker = create_tracker(name)
-            if variant in ("channels-last", "both"):
-                _channels_last(tracker)
             patched = _Patched(tracker, context)
             built[f"{name} {variant}"] = patched  # the last repeat's boxes
             return patched

@@ -23,7 +23,9 @@ table of docs/not-adopted.md reports:
   ``deepstrcf-units-released``, ``deepstrcf-units-standalone``: the CNN block's penalties in
   the original code's units or in those of a block alone (``STRCFParams.block_units``);
   ``strcf-numpy-fft``: both STRCF hosts with numpy's FFT in the spatial step (as until
-  2026-12-01; ``strcf-numpy-fft+deepstrcf-joint-fit`` is ``deepstrcf`` as it was then).
+  2026-12-01; ``strcf-numpy-fft+deepstrcf-joint-fit`` is ``deepstrcf`` as it was then);
+  ``spectra-numpy-fft``: the feature stage's spectra (every ECO and STRCF tracker) on numpy's
+  FFT, as until 2026-12-02.
 
     .venv/bin/python benchmarks/variants.py hard-orientation accuracy \\
         ../shared/data/distill/sequences -t eco-hc
@@ -276,6 +278,16 @@ def _strcf_numpy_fft() -> Callable[[], None]:
     return undo
 
 
+def _spectra_numpy_fft() -> Callable[[], None]:
+    """The feature stage's spectra on numpy's FFT, as until 2026-12-02 (torch's since); with
+    ``strcf-numpy-fft`` every stack of maps is transformed by numpy, as before either."""
+    import numpy as np
+
+    from cftrack_cli.cf import interpolation
+
+    return _set(interpolation, "rfft2_stack", lambda x, norm="backward": np.fft.rfft2(x, norm=norm))
+
+
 def _deepstrcf_units(units: str) -> Callable[[], Callable[[], None]]:
     """``deepstrcf`` with its CNN block's penalties in ``units`` (STRCFParams.block_units)
     instead of the hand-crafted block's."""
@@ -300,6 +312,7 @@ VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "deepstrcf-vot": _deepstrcf_vot,
     "deepstrcf-joint-fit": _deepstrcf_joint_fit,
     "strcf-numpy-fft": _strcf_numpy_fft,
+    "spectra-numpy-fft": _spectra_numpy_fft,
     "deepstrcf-units-released": _deepstrcf_units("released"),
     "deepstrcf-units-standalone": _deepstrcf_units("standalone"),
 }

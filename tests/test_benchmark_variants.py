@@ -6,6 +6,7 @@ these tests keep it pointing at the defaults it claims to change.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -132,19 +133,25 @@ def test_deepstrcf_param_variants_set_their_field_and_are_undone(
     assert got == during and getattr(strcf_deep.deep_strcf_params(cnn), field) == plain
 
 
-def test_strcf_numpy_fft_variant_swaps_the_spatial_step_fft_and_is_undone(variants) -> None:
-    from cftrack_cli.cf import strcf
-
+@pytest.mark.parametrize(
+    ("variant", "module", "transform"),
+    [
+        ("strcf-numpy-fft", "strcf", "from_grid"),  # STRCF's spatial step
+        ("spectra-numpy-fft", "interpolation", "half_spectrum"),  # the feature spectra
+    ],
+)
+def test_numpy_fft_variants_swap_their_fft_and_are_undone(variants, variant, module, transform):
+    mod = importlib.import_module(f"cftrack_cli.cf.{module}")
     g = np.random.default_rng(2).normal(size=(3, 8, 15)).astype(np.float32)
-    shipped, before = strcf.from_grid(g), strcf.irfft2_stack
-    undo = variants.VARIANTS["strcf-numpy-fft"]()
+    shipped, before = getattr(mod, transform)(g), mod.rfft2_stack
+    undo = variants.VARIANTS[variant]()
     try:
-        swapped = strcf.irfft2_stack is not before
-        again = strcf.from_grid(g)
+        swapped = mod.rfft2_stack is not before
+        again = getattr(mod, transform)(g)
     finally:
         undo()
-    assert swapped and strcf.irfft2_stack is before
-    np.testing.assert_allclose(again, shipped, atol=1e-5)
+    assert swapped and mod.rfft2_stack is before
+    np.testing.assert_allclose(again, shipped, atol=1e-4)
 
 
 def test_deepstrcf_two_layers_restores_both_taps_and_is_undone(variants, tmp_path) -> None:

@@ -65,6 +65,15 @@ def test_half_spectrum_round_trips_through_the_grid():
     np.testing.assert_allclose(back, x, atol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_half_spectrum_is_numpys_rfft2_in_the_half_layout(dtype):
+    x = np.random.default_rng(5).integers(-9, 9, size=(3, 6, 7)).astype(dtype)
+    reference = np.fft.rfft2(x.astype(np.float64))[:, [3, 4, 5, 0, 1, 2, 3], :]  # rows -3..3
+    got = half_spectrum(x)
+    assert got.dtype == np.complex64 and got.shape == (3, 7, 4)
+    np.testing.assert_allclose(got, reference, rtol=1e-5, atol=1e-4)
+
+
 def test_shift_phase_recentres_on_a_point():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(9, 9))

@@ -1,4 +1,5 @@
-"""benchmarks/speed_leads.py: its two changes do what it says, and are undone."""
+"""benchmarks/speed_leads.py: its FFT swaps do what it says, and are undone; the networks it no
+longer switches already run channels-last."""
 
 from __future__ import annotations
 
@@ -34,27 +35,28 @@ def test_torch_fft_answers_numpy_fft_calls_with_the_same_transform_and_is_undone
     np.testing.assert_allclose(got, x, atol=1e-5)
 
 
-def test_numpy_fft_puts_strcf_spatial_step_back_on_numpy_and_is_undone(leads) -> None:
-    from cftrack_cli.cf import strcf
+def test_numpy_fft_puts_every_stack_back_on_numpy_and_is_undone(leads) -> None:
+    from cftrack_cli.cf import interpolation, strcf
 
     g = np.random.default_rng(1).normal(size=(2, 8, 8)).astype(np.float32)
-    shipped = strcf.from_grid(g)
-    before = strcf.rfft2_stack
+    shipped = (strcf.from_grid(g), interpolation.half_spectrum(g))
+    before = (strcf.rfft2_stack, interpolation.rfft2_stack)
     with leads._numpy_fft():
-        assert strcf.rfft2_stack is not before
-        again = strcf.from_grid(g)
-    assert strcf.rfft2_stack is before
-    np.testing.assert_allclose(again, shipped, atol=1e-5)
+        assert strcf.rfft2_stack is not before[0] and interpolation.rfft2_stack is not before[1]
+        again = (strcf.from_grid(g), interpolation.half_spectrum(g))
+    assert (strcf.rfft2_stack, interpolation.rfft2_stack) == before
+    for a, b in zip(again, shipped, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
 
 
-def test_channels_last_converts_the_network_and_its_input(leads) -> None:
-    net = torch.nn.Conv2d(3, 4, 3)
-    backend = type("Backend", (), {})()
-    backend.net = net
-    backend.preprocessing = lambda patches: torch.from_numpy(patches).permute(0, 3, 1, 2)
-    tracker = type("Tracker", (), {"network": backend})()
-    leads._channels_last(tracker)
-    assert net.weight.is_contiguous(memory_format=torch.channels_last)
-    x = backend.preprocessing(np.zeros((1, 5, 5, 3), dtype=np.float32))
+def test_the_student_backend_runs_its_network_channels_last() -> None:
+    from cftrack_cli.trackers.networks import student_backend
+
+    backend = student_backend(None, deepest_only=True)[0]
+    patches = np.random.default_rng(2).integers(0, 255, size=(1, 64, 64, 3), dtype=np.uint8)
+    x = backend.preprocessing(patches)
     assert x.is_contiguous(memory_format=torch.channels_last)
-    leads._channels_last(type("Tracker", (), {})())  # no network: nothing to do
+    for tap_map in backend.raw(patches).values():
+        # a convolution's output takes its input's layout: the pass ran channels-last
+        assert tap_map.is_contiguous(memory_format=torch.channels_last)
+        assert not tap_map.is_contiguous()

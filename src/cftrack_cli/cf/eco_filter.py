@@ -213,7 +213,8 @@ class FilterProblem:
             np.tensordot(w, sc, axes=(0, 0)) * y
             for sc, y in zip(self._samples_c, owner.label_crops, strict=True)
         ]
-        self._diag = diag
+        # A product with the inverse: numpy divides complex by real arrays ~10x slower.
+        self._inv_diag = [np.reciprocal(d) for d in diag]
 
     def rhs(self) -> Vector:
         return self._rhs
@@ -234,7 +235,7 @@ class FilterProblem:
         return _filter_inner(a, b)
 
     def precondition(self, v: Vector) -> Vector:
-        return [x / d for x, d in zip(v, self._diag, strict=True)]
+        return [x * d for x, d in zip(v, self._inv_diag, strict=True)]
 
 
 class JointProblem:
@@ -258,7 +259,8 @@ class JointProblem:
         self.layout = owner.layout
         self.regularizers = owner.regularizers
         self.n = len(xf)
-        self.xf, self.xh_w, self.lam, self._diag = xf, xh_w, lam, diag
+        self.xf, self.xh_w, self.lam = xf, xh_w, lam
+        self._inv_diag = [np.reciprocal(d) for d in diag]  # see FilterProblem
         self.z = [project_channels(m, x) for m, x in zip(proj, xf, strict=True)]
         self.f0 = [f.copy() for f in f0]
         self.zc = [np.conj(a) for a in self.z]
@@ -300,7 +302,7 @@ class JointProblem:
         )
 
     def precondition(self, v: Vector) -> Vector:
-        return [x / d for x, d in zip(v, self._diag, strict=True)]
+        return [x * d for x, d in zip(v, self._inv_diag, strict=True)]
 
 
 def project_channels(p: np.ndarray, x: np.ndarray) -> np.ndarray:

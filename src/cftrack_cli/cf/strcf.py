@@ -202,9 +202,7 @@ class STRCFFilter:
         layout = self.layout
         previous = self.filters or [np.zeros_like(z) for z in sample]
         # Per frequency: the sample's energy over every layer's channels, and its conjugate.
-        energy = self._block_sums(
-            [_channel_sum(z.real, z.real) + _channel_sum(z.imag, z.imag) for z in sample]
-        )
+        energy = self._block_sums([_channel_energy(z) for z in sample])
         zc = [np.conj(z) for z in sample]
         # g and the multiplier h live on the grids (the spatial step is exact there); the
         # filter step sees their projection onto the filter's frequencies. Both start at 0.
@@ -216,11 +214,13 @@ class STRCFFilter:
             mus = [mu * s for s in self._layer_scale]
             gammas = [gamma_unit * s for s in self._layer_scale]
             cs = [m + gm for m, gm in zip(mus, gammas, strict=True)]
+            # Products with 1 / c: numpy divides a complex array by a real one as by a complex
+            # number, about 10x slower than the product here.
             if g is None or h is None:
                 q = [(m / c) * p for m, c, p in zip(mus, cs, previous, strict=True)]
             else:
                 q = [
-                    (m * p + from_grid(gm * gl - hl, p.shape[-2:], step)) / c
+                    (m * p + from_grid(gm * gl - hl, p.shape[-2:], step)) * (1.0 / c)
                     for m, gm, c, p, gl, hl, step in zip(
                         mus, gammas, cs, previous, g, h, self._half_step, strict=True
                     )
@@ -229,7 +229,7 @@ class STRCFFilter:
                 [_channel_sum(z, ql) for z, ql in zip(sample, q, strict=True)]
             )
             c_block = {b: (mu + gamma_unit) * self._scale[b] for b in fitted}
-            gain = {b: (self.label - fitted[b]) / (c_block[b] + energy[b]) for b in fitted}
+            gain = {b: (self.label - fitted[b]) * (1.0 / (c_block[b] + energy[b])) for b in fitted}
             f = [
                 ql + a * layout.crop(gain[b], i)
                 for i, (ql, a, b) in enumerate(zip(q, zc, self.blocks, strict=True))
@@ -263,5 +263,11 @@ class STRCFFilter:
 
 
 def _channel_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum_c a_c * b_c`` over the leading (channel) axis."""
-    return np.einsum("chw,chw->hw", a, b)
+    """``sum_c a_c * b_c`` over the leading (channel) axis (a product and a sum: numpy's
+    complex einsum takes 2 to 4x as long at these sizes)."""
+    return (a * b).sum(axis=0)
+
+
+def _channel_energy(z: np.ndarray) -> np.ndarray:
+    """``sum_c |z_c|^2`` over the leading (channel) axis, real."""
+    return (np.square(z.real) + np.square(z.imag)).sum(axis=0)
