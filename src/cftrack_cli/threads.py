@@ -2,12 +2,12 @@
 
 cftrack runs on one thread unless told otherwise: one core is the product's promise, and a busy
 machine does not slow a single-threaded tracker by an order of magnitude the way idle-spinning
-thread pools do. More threads go to torch (the network, STRCF's FFTs) and OpenCV, whose results
-do not depend on the thread count (measured: identical boxes; the FFTs bit for bit at 1, 2 and
-4 threads). numpy's BLAS stays on one thread whatever is asked: a multi-threaded OpenBLAS sums
-ECO's small solver products in another order, which moved a box by 14 px within 60 frames of
-``samples/bag.avi``, and those products are too small to gain from threads. So ``track``,
-``eval`` and ``bench`` give the same boxes at any thread count.
+thread pools do. More threads go to torch (the network, the FFTs of feature stacks) and OpenCV,
+whose results do not depend on the thread count (measured: identical boxes; the FFTs bit for bit
+at 1, 2 and 4 threads). numpy's BLAS stays on one thread whatever is asked: a multi-threaded
+OpenBLAS sums ECO's small solver products in another order, which moved a box by 14 px within 60
+frames of ``samples/bag.avi``, and those products are too small to gain from threads. So
+``track``, ``eval`` and ``bench`` give the same boxes at any thread count.
 """
 
 from __future__ import annotations

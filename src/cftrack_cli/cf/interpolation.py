@@ -101,8 +101,8 @@ def half_spectrum(x: np.ndarray) -> np.ndarray:
     For an even ``h`` the Nyquist row appears at both ends.
     """
     h = x.shape[-2]
-    # torch's FFT (MKL): faster than numpy's for every feature map size here, one channel
-    # to a stack of 512 (benchmarks/speed_leads.py)
+    # torch's FFT: faster than numpy's on every layer's stack the trackers make, one channel
+    # to 64 (benchmarks/array_ops.py); int input is transformed as float64, as numpy's
     spec = rfft2_stack(np.asarray(x, dtype=np.result_type(x, np.float32)))
     return np.take(spec, _row_index(h), axis=-2).astype(np.complex64, copy=False)
 
