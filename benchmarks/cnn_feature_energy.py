@@ -1,6 +1,7 @@
-"""The mean square per element of a network's stride-16 maps once each channel is scaled to
-[0, 1] over the sample (min-max), as the original DeepSTRCF scales its CNN features: the
-``CNN_FEATURE_ENERGY`` that ``deepstrcf``'s block units other than "shared" are given against.
+"""The mean square per element of the maps ``deepstrcf`` reads (its mid-level layer at stride
+16) once each channel is scaled to [0, 1] over the sample (min-max), as the original DeepSTRCF
+scales its CNN features: the ``CNN_FEATURE_ENERGY`` that ``deepstrcf``'s block units other than
+"shared" are given against.
 
 Samples are 250 px squares of 4.5 times the target's side, at the first and middle frame of
 every sequence of a dataset (default: the distillation corpus, never the dev benchmark).
@@ -36,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from cftrack_cli.evaluation.datasets import find_dataset
     from cftrack_cli.io.frames import read_image
-    from cftrack_cli.trackers.networks import coarsest_tap, student_backend, teacher_backend
+    from cftrack_cli.trackers.networks import mid_level_tap, student_backend, teacher_backend
 
-    backends = {"student": coarsest_tap(student_backend(None)[0])}
+    backends = {"student": mid_level_tap(student_backend(None)[0])}
     if args.teacher:
-        backends["VGG16"] = coarsest_tap(teacher_backend(None, None)[0])
+        backends["VGG16"] = mid_level_tap(teacher_backend(None, None)[0])
     sequences = find_dataset(args.dataset).sequences
     for name, backend in backends.items():
         energies = []
@@ -56,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                     (SIDE, SIDE),
                     borderMode=cv2.BORDER_REPLICATE,
                 )
-                (maps,) = backend.raw(patch[None]).values()
-                m = maps[0].numpy()
+                (maps,) = backend.maps(patch[None]).values()  # aligned and pooled
+                m = maps[0]
                 low = m.min(axis=(1, 2), keepdims=True)
                 high = m.max(axis=(1, 2), keepdims=True) + 1e-7
                 energies.append(float((((m - low) / (high - low)) ** 2).mean()))

@@ -22,6 +22,10 @@ table of docs/not-adopted.md reports:
   (``deepstrcf`` until 2026-12-01, with ``deepstrcf-two-layers`` its preset then);
   ``deepstrcf-units-released``, ``deepstrcf-units-standalone``: the CNN block's penalties in
   the original code's units or in those of a block alone (``STRCFParams.block_units``);
+  ``deepstrcf-deepest-layer``: both deep STRCF presets on the network's deepest layer (the
+  student's conv5_3), as until 2026-12-02, instead of its mid-level one (conv4_3 pooled to
+  stride 16); ``deepstrcf-mid-layer-unpooled``: on the mid-level layer at its own stride (8);
+  ``eco-conv4``: ``eco-student`` on the student's conv4_3 pooled to stride 16 instead of conv5_3;
   ``strcf-numpy-fft``: both STRCF hosts with numpy's FFT in the spatial step (as until
   2026-12-01; ``strcf-numpy-fft+deepstrcf-joint-fit`` is ``deepstrcf`` as it was then);
   ``spectra-numpy-fft``: the feature stage's spectra (every ECO and STRCF tracker) on numpy's
@@ -229,7 +233,7 @@ def _deepstrcf_two_layers() -> Callable[[], None]:
             ),
         )
 
-    undos = [_set(strcf_deep, "coarsest_tap", lambda cnn: cnn), _deepstrcf_params(both_taps)]
+    undos = [_set(strcf_deep, "mid_level_tap", lambda cnn: cnn), _deepstrcf_params(both_taps)]
 
     def undo() -> None:
         for u in reversed(undos):
@@ -254,6 +258,55 @@ def _deepstrcf_joint_fit() -> Callable[[], None]:
     from dataclasses import replace
 
     return _deepstrcf_params(lambda params, cnn: replace(params, fit_blocks_apart=False))
+
+
+def _deepstrcf_tap(choose: Callable[[object], object]) -> Callable[[], Callable[[], None]]:
+    """Both STRCF deep presets on the layer ``choose(cnn)`` gives instead of their mid-level
+    one (networks.mid_level_tap)."""
+
+    def variant() -> Callable[[], None]:
+        from cftrack_cli.trackers import strcf_deep
+
+        return _set(strcf_deep, "mid_level_tap", choose)
+
+    return variant
+
+
+def _deepest_layer(cnn):
+    from cftrack_cli.trackers.networks import coarsest_tap
+
+    return coarsest_tap(cnn)
+
+
+def _unpooled_mid_layer(cnn):
+    from cftrack_cli.features.backend import Tap
+    from cftrack_cli.features.deep import TorchBackend
+    from cftrack_cli.trackers.networks import mid_level_tap
+
+    (tap,) = mid_level_tap(cnn).taps
+    return TorchBackend(cnn.net, (Tap(tap.name),), cnn.preprocessing)
+
+
+def _eco_student_tap(name: str, pool: int) -> Callable[[], Callable[[], None]]:
+    """``eco-student`` (and ``eco-student@FILE`` for VGG16-shaped students) on the student's
+    tap ``name`` average-pooled by ``pool`` instead of its stride-16 tap."""
+
+    def variant() -> Callable[[], None]:
+        from cftrack_cli.features.backend import Tap
+        from cftrack_cli.features.deep import TorchBackend
+        from cftrack_cli.trackers import eco_deep
+
+        before = eco_deep.student_backend
+
+        def backend(weights=None, deepest_only=False):
+            cnn, path = before(weights, deepest_only=deepest_only)
+            if name not in cnn.net.taps:
+                return cnn, path
+            return TorchBackend(cnn.net, (Tap(name, pool),), cnn.preprocessing), path
+
+        return _set(eco_deep, "student_backend", backend)
+
+    return variant
 
 
 def _strcf_numpy_fft() -> Callable[[], None]:
@@ -315,6 +368,9 @@ VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "spectra-numpy-fft": _spectra_numpy_fft,
     "deepstrcf-units-released": _deepstrcf_units("released"),
     "deepstrcf-units-standalone": _deepstrcf_units("standalone"),
+    "deepstrcf-deepest-layer": _deepstrcf_tap(_deepest_layer),
+    "deepstrcf-mid-layer-unpooled": _deepstrcf_tap(_unpooled_mid_layer),
+    "eco-conv4": _eco_student_tap("conv4_3", 2),
 }
 
 

@@ -44,13 +44,14 @@ def test_student_named_by_its_file_follows_a_target(student_file):
 
 
 def test_the_hosts_read_the_layers_chosen_for_them(student_file):
-    # Both hosts read the stride-16 layer alone (deep ECO beside fHOG and ColorNames,
-    # DeepSTRCF beside grey, fHOG and ColorNames), though the student has taps at 2 to 16.
+    # Deep ECO reads the deepest layer (beside fHOG and ColorNames), DeepSTRCF the mid-level one
+    # pooled to stride 16 (beside grey, fHOG and ColorNames), though the student has taps at
+    # strides 2 to 16.
     eco = create_tracker(f"eco-student@{student_file}")
     strcf = create_tracker(f"deepstrcf@{student_file}")
     assert len(eco.network.net.taps) == 4
     assert [t.label for t in eco.network.taps] == ["conv5_3"]
-    assert [t.label for t in strcf.network.taps] == ["conv5_3"]
+    assert [t.label for t in strcf.network.taps] == ["conv4_3/avg2"]
     assert [layer.cell_size for layer in strcf.params.layers] == [16, 4, 4, 4]
 
 

@@ -22,12 +22,14 @@ from cftrack_cli.cf.strcf import (
     to_grid,
 )
 from cftrack_cli.evaluation.datasets import find_dataset
+from cftrack_cli.features.deep import TorchBackend
 from cftrack_cli.io.frames import read_images
+from cftrack_cli.nets.cf_vggm import cf_vggm_spec
 from cftrack_cli.nets.preprocessing import CAFFE_VGG
 from cftrack_cli.nets.student import StudentNet, vgg16_student_spec
 from cftrack_cli.nets.weights import save_student
 from cftrack_cli.trackers import create_tracker
-from cftrack_cli.trackers.networks import coarsest_tap, student_backend
+from cftrack_cli.trackers.networks import mid_level_tap, student_backend
 from cftrack_cli.trackers.session import track_frames
 from cftrack_cli.trackers.strcf import STRCFParams, STRCFTracker
 from cftrack_cli.trackers.strcf_deep import deep_strcf_params
@@ -236,7 +238,7 @@ def test_presets_build_from_their_parameter_dataclasses(student_file):
     deep = create_tracker(f"deepstrcf@{student_file}")
     assert deep.name == "deepstrcf@tiny_student" and deep.network is not None
     cnn, _ = student_backend(str(student_file))
-    expected = deep_strcf_params(coarsest_tap(cnn))
+    expected = deep_strcf_params(mid_level_tap(cnn))
     assert replace(deep.params, layers=()) == replace(expected, layers=())
     assert [(s.cell_size, s.frames) for s in deep.params.layers] == [
         (s.cell_size, s.frames) for s in expected.layers
@@ -251,10 +253,30 @@ def test_presets_build_from_their_parameter_dataclasses(student_file):
     assert wide.target.sample_px[0] > narrow.target.sample_px[0]
     frames, boxes = moving_square_frames(n=6, size=(160, 120))
     steps = list(track_frames(deep, frames, Box(*boxes[0])))
-    # DeepSTRCF's choice: one deep layer (the student's stride-16 conv5_3), grey, fHOG, CN
+    # DeepSTRCF's choice: one mid-level layer (the student's conv4_3 pooled to stride 16),
+    # grey, fHOG, CN
     assert [e.cell_size for e in deep.stage.extractors] == [16, 4, 4, 4]
-    assert deep.network is not None and [t.name for t in deep.network.taps] == ["conv5_3"]
+    assert deep.network is not None and [t.label for t in deep.network.taps] == ["conv4_3/avg2"]
     assert all(np.isfinite(s.result.box).all() for s in steps)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (cf_vggm_spec(), "relu3"),  # the original's own layer: VGG-M relu3, stride 16
+        (vgg16_student_spec(0.125), "conv4_3/avg2"),  # stride 8, pooled to 16
+        (vgg16_student_spec(0.125, taps=("conv3_3", "conv5_3")), "conv5_3"),  # none: deepest
+    ],
+)
+def test_deepstrcf_reads_a_mid_level_layer_at_stride_16(spec, expected):
+    torch.manual_seed(0)
+    net = StudentNet(spec)
+    chosen = mid_level_tap(TorchBackend(net, list(net.taps), CAFFE_VGG))
+    assert [t.label for t in chosen.taps] == [expected]
+    assert [layer.cell_size for layer in chosen.layers()] == [16]
+    patch = np.random.default_rng(0).integers(0, 256, (1, 64, 96, 3), dtype=np.uint8)
+    (maps,) = chosen.maps(patch).values()
+    assert maps.shape[-2:] == (4, 6)  # one cell per 16 pixels
 
 
 def test_deepstrcf_teacher_runs_on_a_random_teacher(vgg_weights):

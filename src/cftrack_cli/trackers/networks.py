@@ -24,6 +24,7 @@ __all__ = [
     "STUDENT_ENV",
     "coarsest_tap",
     "default_student_path",
+    "mid_level_tap",
     "student_backend",
     "student_taps",
     "teacher_backend",
@@ -81,6 +82,30 @@ def coarsest_tap(cnn: TorchBackend) -> TorchBackend:
     frame."""
     coarsest = max(cnn.taps, key=lambda tap: cnn.layout(tap).cell_size)
     return TorchBackend(cnn.net, (coarsest,), cnn.preprocessing, max_batch=cnn.max_batch)
+
+
+#: Mid-level layers, by tap name, in the order looked for: VGG-M's relu3 (CF-VGGM), the layer
+#: the original DeepSTRCF reads (stride 16, a 75-px view), then VGG16's conv4_3 (stride 8), which
+#: cftrack's students mimic at the same stride (a 50-px view; VGG16's own: 92 px).
+MID_LEVEL_TAPS = ("relu3", "conv4_3")
+MID_LEVEL_STRIDE = 16  # a finer tap is average-pooled to this stride, as the original's layer
+
+
+def mid_level_tap(cnn: TorchBackend) -> TorchBackend:
+    """``cnn`` reduced to its mid-level layer (:data:`MID_LEVEL_TAPS`), pooled to stride 16;
+    the coarsest tap for a network that has none of them.
+
+    A mid-level layer localises what the deepest one only recognises: on a fast target the
+    deepest layer's score peaks short of the target and drags the tracker behind it. The
+    network also stops there, which saves its deepest convolutions.
+    """
+    taps = cnn.net.taps
+    for name in MID_LEVEL_TAPS:
+        info = taps.get(name)
+        if info is not None and MID_LEVEL_STRIDE % info.stride == 0:
+            tap = Tap(name, pool=MID_LEVEL_STRIDE // info.stride)
+            return TorchBackend(cnn.net, (tap,), cnn.preprocessing, max_batch=cnn.max_batch)
+    return coarsest_tap(cnn)
 
 
 def with_network(tracker: H, cnn: TorchBackend, path: Path | None) -> H:
