@@ -146,6 +146,15 @@ def test_blocks_fitted_apart_each_learn_what_they_would_alone():
     expected = np.einsum("chw,chw->hw", alone_fine, fine[0])
     expected[1:-1, :3] += np.einsum("chw,chw->hw", alone_coarse, coarse[0])
     np.testing.assert_allclose(score, expected / 2, atol=1e-5)
+    # each block's own score is what that block's filter alone gives
+    blocks = both.block_scores([*fine, *coarse])
+    np.testing.assert_allclose(blocks[0], np.einsum("chw,chw->hw", alone_fine, fine[0]), atol=1e-5)
+    np.testing.assert_allclose(
+        blocks[1][1:-1, :3], np.einsum("chw,chw->hw", alone_coarse, coarse[0]), atol=1e-5
+    )
+    outside = np.ones(blocks[1].shape, dtype=bool)
+    outside[1:-1, :3] = False
+    assert not blocks[1][outside].any()  # nothing beyond the coarse layer's own frequencies
     joint = STRCFFilter([SIZE, small], label, [window, coarse_window], PERIOD, schedule)
     assert np.abs(joint.learn([*fine, *coarse], mu=0.0)[0] - alone_fine).max() > 1e-3
 

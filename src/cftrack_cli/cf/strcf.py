@@ -196,6 +196,14 @@ class STRCFFilter:
             total /= len(self._block_ids)  # each block fits the label: keep its scale
         return total
 
+    def block_scores(self, sample: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
+        """Per block number, that block's own score over ``sample`` (output grid, half layout):
+        what each block would localise alone. :meth:`scores` is their mean."""
+        assert self.filters is not None, "learn first"
+        return self._block_sums(
+            [_channel_sum(f, z) for f, z in zip(self.filters, sample, strict=True)]
+        )
+
     def learn(self, sample: Sequence[np.ndarray], mu: float) -> list[np.ndarray]:
         """One frame's ADMM on ``sample`` (per layer ``(C, rows, cols)``, the target at the
         centre) with temporal weight ``mu`` towards the current filter (none yet: zero)."""

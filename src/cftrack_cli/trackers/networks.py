@@ -95,9 +95,10 @@ def mid_level_tap(cnn: TorchBackend) -> TorchBackend:
     """``cnn`` reduced to its mid-level layer (:data:`MID_LEVEL_TAPS`), pooled to stride 16;
     the coarsest tap for a network that has none of them.
 
-    A mid-level layer localises what the deepest one only recognises: on a fast target the
-    deepest layer's score peaks short of the target and drags the tracker behind it. The
-    network also stops there, which saves its deepest convolutions.
+    A mid-level layer localises what the deepest one only recognises: on truck2's fast truck
+    the deepest layer's score peaked short of the target each frame and dragged STRCF behind
+    it (docs/results.md, "Two CF hosts"). The network also stops there, which saves its
+    deepest convolutions.
     """
     taps = cnn.net.taps
     for name in MID_LEVEL_TAPS:
