@@ -26,21 +26,23 @@ def square(tmp_path: Path) -> Path:
     return tmp_path / "Square"
 
 
-def _shares(out: str) -> dict[str, float]:
-    found = re.findall(r"^(.+): median share of the true step ([\d.]+)", out, re.MULTILINE)
-    return {name: float(value) for name, value in found}
+def _shares(out: str, label: str) -> dict[str, float]:
+    (line,) = [x for x in out.splitlines() if x.startswith(f"{label}: median share")]
+    return {name: float(v) for name, v in re.findall(r"((?:block \d+)|mean) (-?[\d.]+)", line)}
 
 
 def test_a_tracker_that_follows_its_target_keeps_up_in_every_block(script, square, capsys):
-    assert script.main([str(square), "-t", "deepstrcf", "--min-step", "0.002"]) == 0
+    args = [str(square.parent), "-t", "deepstrcf", "--min-step", "0.002", "--rows"]
+    assert script.main(args) == 0
     out = capsys.readouterr().out
     assert len(re.findall(r"^\s+\d+\s+\(", out, re.MULTILINE)) == 11  # a row per updated frame
-    shares = _shares(out)
+    shares = _shares(out, "Square")
     assert set(shares) == {"block 0", "block 1", "mean"}  # the CNN block, the hand-crafted one
     assert all(0.5 < share < 1.5 for share in shares.values()), shares
+    assert _shares(out, "all") == shares  # one sequence: the pooled summary is its own
 
 
 def test_only_strcf_trackers_have_blocks(script, square, capsys):
-    assert script.main([str(square), "-t", "dcf"]) == 2
+    assert script.main([str(square.parent), "-t", "dcf"]) == 2
     assert "not a STRCF tracker" in capsys.readouterr().err
-    assert script.main([str(square), "-t", "strcf", "--variant", "no-such-variant"]) == 2
+    assert script.main([str(square.parent), "-t", "strcf", "--variant", "no-such-variant"]) == 2
