@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", action="store_true", help="print every frame")
     ap.add_argument("--variant", default=None, help="a variants.py variant (names joined by +)")
     args = ap.parse_args(argv)
+    if args.frames is not None and args.frames < 2:
+        ap.error("--frames: at least 2 (one to start, one to step)")
     if args.variant:
         from variants import VARIANTS
 
@@ -118,15 +120,25 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.variant.split("+"):
             VARIANTS[name]()  # acts when the tracker is built, for the rest of this process
 
+    from cftrack_cli.errors import CftrackError
     from cftrack_cli.evaluation.datasets import find_dataset
     from cftrack_cli.threads import set_library_threads
 
     set_library_threads(1)
     only = args.sequences.split(",") if args.sequences else None
+    try:  # a wrong folder, sequence or tracker name is one line, as in cftrack itself
+        sequences = find_dataset(args.dataset, only=only).sequences
+    except CftrackError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     pooled: list[list[float]] | None = None
     names: list[str] = []
-    for seq in find_dataset(args.dataset, only=only).sequences:
-        got = _shares(seq, args)
+    for seq in sequences:
+        try:
+            got = _shares(seq, args)
+        except CftrackError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         if got is None:
             print(f"{args.tracker} is not a STRCF tracker", file=sys.stderr)
             return 2

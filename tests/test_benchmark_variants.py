@@ -154,17 +154,22 @@ def test_numpy_fft_variants_swap_their_fft_and_are_undone(variants, variant, mod
     np.testing.assert_allclose(again, shipped, atol=1e-4)
 
 
-def test_deepstrcf_two_layers_restores_both_taps_and_is_undone(variants, tmp_path) -> None:
+@pytest.fixture
+def student(tmp_path: Path) -> Path:
+    """A small random VGG16-shaped student file, with taps at strides 2 to 16."""
     import torch
 
     from cftrack_cli.nets.preprocessing import CAFFE_VGG
     from cftrack_cli.nets.student import StudentNet, vgg16_student_spec
     from cftrack_cli.nets.weights import save_student
-    from cftrack_cli.trackers import create_tracker
 
     torch.manual_seed(0)
     net = StudentNet(vgg16_student_spec(0.125))
-    student = save_student(tmp_path / "s.pth", net, {"preprocessing": CAFFE_VGG})
+    return save_student(tmp_path / "s.pth", net, {"preprocessing": CAFFE_VGG})
+
+
+def test_deepstrcf_two_layers_restores_both_taps_and_is_undone(variants, student) -> None:
+    from cftrack_cli.trackers import create_tracker
 
     def deep_cells() -> list[int]:
         tracker = create_tracker(f"deepstrcf@{student}")
@@ -182,6 +187,32 @@ def test_deepstrcf_two_layers_restores_both_taps_and_is_undone(variants, tmp_pat
         undo()
     assert plain == [16] and during == [4, 16]
     assert deep_cells() == plain
+
+
+@pytest.mark.parametrize(
+    ("variant", "tracker", "plain", "during"),
+    [
+        ("deepstrcf-deepest-layer", "deepstrcf", ["conv4_3/avg2"], ["conv5_3"]),
+        ("deepstrcf-mid-layer-unpooled", "deepstrcf", ["conv4_3/avg2"], ["conv4_3"]),
+        ("eco-conv4", "eco-student", ["conv5_3"], ["conv4_3/avg2"]),
+    ],
+)
+def test_layer_variants_read_the_layer_they_name_and_are_undone(
+    variants, student, variant, tracker, plain, during
+) -> None:
+    from cftrack_cli.trackers import create_tracker
+
+    def taps() -> list[str]:
+        return [t.label for t in create_tracker(f"{tracker}@{student}").network.taps]
+
+    before = taps()
+    undo = variants.VARIANTS[variant]()
+    try:
+        got = taps()
+    finally:
+        undo()
+    assert before == plain and got == during
+    assert taps() == plain
 
 
 def test_eval_mode_refuses_workers(variants, capsys) -> None:
