@@ -27,6 +27,17 @@ def variants():
     sys.modules.pop("bench_variants", None)
 
 
+def _read_under(variants, variant: str, read):
+    """``read()`` before ``variant`` is applied, while it is, and after it is undone."""
+    before = read()
+    undo = variants._apply(variant)
+    try:
+        during = read()
+    finally:
+        undo()
+    return before, during, read()
+
+
 def test_hard_orientation_switches_fhog_to_nearest_bins_and_back(variants) -> None:
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
@@ -55,15 +66,10 @@ def _deep_dims() -> list[int]:
 def test_dims_variants_set_the_deep_projection_and_restore_it(
     variants, variant: str, expected: list[int]
 ) -> None:
-    plain = _deep_dims()
-    undo = variants.VARIANTS[variant]()
-    try:
-        during = _deep_dims()
-    finally:
-        undo()
+    plain, during, after = _read_under(variants, variant, _deep_dims)
     assert plain == [16, 64, 10, 3]
     assert during == expected
-    assert _deep_dims() == plain
+    assert after == plain
 
 
 def test_combined_variants_apply_together_and_undo(variants) -> None:
@@ -85,16 +91,11 @@ def test_combined_variants_apply_together_and_undo(variants) -> None:
 def test_freeze_variants_change_eco_defaults_and_restore_them(variants) -> None:
     from cftrack_cli.trackers.eco import ECOParams
 
-    plain = ECOParams()
-    undo = variants.VARIANTS["freeze-when-peak-low"]()
-    try:
-        during = ECOParams()
-    finally:
-        undo()
+    plain, during, after = _read_under(variants, "freeze-when-peak-low", ECOParams)
     assert not plain.freeze_when_lost and plain.anchored_confidence
     assert during.freeze_when_lost and not during.anchored_confidence
     assert during.lost_threshold == 0.15
-    assert ECOParams() == plain
+    assert after == plain
 
 
 def test_strcf_freeze_variant_reaches_both_hosts_and_is_undone(variants) -> None:
@@ -102,13 +103,13 @@ def test_strcf_freeze_variant_reaches_both_hosts_and_is_undone(variants) -> None
     from cftrack_cli.trackers.strcf_deep import deep_strcf_params
 
     cnn = SimpleNamespace(layers=list)
-    undo = variants.VARIANTS["strcf-freeze-when-lost"]()
-    try:
-        during = (STRCFParams().freeze_when_lost, deep_strcf_params(cnn).freeze_when_lost)
-    finally:
-        undo()
+
+    def both() -> tuple[bool, bool]:
+        return STRCFParams().freeze_when_lost, deep_strcf_params(cnn).freeze_when_lost
+
+    _, during, after = _read_under(variants, "strcf-freeze-when-lost", both)
     assert during == (True, True)
-    assert not STRCFParams().freeze_when_lost and not deep_strcf_params(cnn).freeze_when_lost
+    assert after == (False, False)
 
 
 @pytest.mark.parametrize(
@@ -125,12 +126,10 @@ def test_deepstrcf_param_variants_set_their_field_and_are_undone(
     from cftrack_cli.trackers import strcf_deep
 
     cnn = SimpleNamespace(layers=list)
-    undo = variants.VARIANTS[name]()
-    try:
-        got = getattr(strcf_deep.deep_strcf_params(cnn), field)
-    finally:
-        undo()
-    assert got == during and getattr(strcf_deep.deep_strcf_params(cnn), field) == plain
+    _, got, after = _read_under(
+        variants, name, lambda: getattr(strcf_deep.deep_strcf_params(cnn), field)
+    )
+    assert got == during and after == plain
 
 
 @pytest.mark.parametrize(
@@ -179,14 +178,9 @@ def test_deepstrcf_two_layers_restores_both_taps_and_is_undone(variants, student
             if layer.feature not in ("fhog", "colornames", "grayscale")
         ]
 
-    plain = deep_cells()
-    undo = variants.VARIANTS["deepstrcf-two-layers"]()
-    try:
-        during = deep_cells()
-    finally:
-        undo()
+    plain, during, after = _read_under(variants, "deepstrcf-two-layers", deep_cells)
     assert plain == [16] and during == [4, 16]
-    assert deep_cells() == plain
+    assert after == plain
 
 
 @pytest.mark.parametrize(
@@ -205,14 +199,9 @@ def test_layer_variants_read_the_layer_they_name_and_are_undone(
     def taps() -> list[str]:
         return [t.label for t in create_tracker(f"{tracker}@{student}").network.taps]
 
-    before = taps()
-    undo = variants.VARIANTS[variant]()
-    try:
-        got = taps()
-    finally:
-        undo()
+    before, got, after = _read_under(variants, variant, taps)
     assert before == plain and got == during
-    assert taps() == plain
+    assert after == plain
 
 
 def test_eval_mode_refuses_workers(variants, capsys) -> None:
