@@ -184,3 +184,45 @@ def test_bench_times_the_deep_peers_beside_ours(tmp_path, square_folder):
     vit = json.loads(out.read_text())["trackers"]["opencv-vit"]
     assert vit["fps"] > 0 and "configuration" in vit and len(vit["stdvalue"]) == 4
     assert "note: opencv-vit:" in result.output
+
+
+def test_machine_description_reads_model_extensions_and_cache(tmp_path):
+    """Two hosts with one model name told apart by their extensions and cache."""
+    from cftrack_cli.bench import describe_machine, last_level_cache, read_cpuinfo
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n"
+        "flags\t\t: fpu sse2 avx2 avx512f amx_tile avx512bw\n\n"
+        "processor\t: 1\nmodel name\t: Other\nflags\t\t: fpu\n"
+    )
+    assert read_cpuinfo(cpuinfo) == ("Intel(R) Xeon(R) Processor", ["avx2", "avx512f", "amx_tile"])
+    assert read_cpuinfo(tmp_path / "absent") == ("", [])
+    for index, (level, size) in enumerate([(1, "48K"), (3, "491520K"), (2, "2048K")]):
+        entry = tmp_path / "cpu" / "cpu1" / "cache" / f"index{index}"
+        entry.mkdir(parents=True)
+        (entry / "level").write_text(f"{level}\n")
+        (entry / "size").write_text(f"{size}\n")
+    assert last_level_cache(1, tmp_path / "cpu") == "491520K"
+    assert last_level_cache(0, tmp_path / "cpu") == ""  # no such CPU there
+    line = describe_machine(
+        {"cpu": "X", "vector_flags": ["avx2"], "last_level_cache": "8192K", "load_average": 1.5}
+    )
+    assert line == "X (avx2; cache 8 MiB; load 1.50)"
+    assert describe_machine({"cpu": "X", "vector_flags": [], "last_level_cache": ""}) == "X"
+    assert describe_machine({"cpu": "X", "last_level_cache": "512K"}) == "X (cache 512K)"
+
+
+def test_bench_json_records_the_host(tmp_path, square_folder):
+    folder, boxes = square_folder
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--cpu-cores", "1", "-t", "dcf", "--sequence", str(folder),
+         "--box", ",".join(str(v) for v in boxes[0]), "--frames", "3", "--repeats", "1",
+         "--json", str(out), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    machine = json.loads(out.read_text())["machine"]
+    assert {"vector_flags", "last_level_cache", "load_average"} <= set(machine)
+    assert isinstance(machine["vector_flags"], list)

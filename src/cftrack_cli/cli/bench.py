@@ -10,7 +10,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cftrack_cli.bench import machine_info, pin_to_cores, time_networks, time_trackers
+from cftrack_cli.bench import (
+    describe_machine,
+    machine_info,
+    pin_to_cores,
+    time_networks,
+    time_trackers,
+)
 from cftrack_cli.boxes import Box, parse_box
 from cftrack_cli.cli.common import (
     PeerModelsOption,
@@ -251,6 +257,7 @@ def bench(
     source = sequence or _default_sequence()
     target = _sequence_box(source, box)
     cores = pin_to_cores(cpu_cores)
+    machine = machine_info(cores)  # before timing: the load is the host's, not ours
     with open_frames(source) as stream:
         clip = [f for _, f in zip(range(frames), stream, strict=False)]
     if networks:
@@ -262,7 +269,6 @@ def bench(
         )
         if not nets:
             raise UsageError("--networks: none of the trackers has a network (try eco-student)")
-        machine = machine_info(cores)
         typer.echo(_render(_networks_table(nets)))
         if json_path is not None:
             report = {"networks": nets, "machine": machine, "sequence": str(source)}
@@ -291,11 +297,10 @@ def bench(
     results = {n: t.as_dict() for n, t in timings.items()}
     if baseline is None:
         baseline = min(results, key=lambda n: results[n]["fps"])
-    machine = machine_info(cores)
     report = {"trackers": results, "machine": machine, "baseline": baseline,
               "sequence": str(source), "frames": len(clip)}  # fmt: skip
     err_console.print(
-        f"{machine['cpu']}, {len(cores)} core(s) {cores}; torch {machine['torch']}, "
+        f"{describe_machine(machine)}, {len(cores)} core(s) {cores}; torch {machine['torch']}, "
         f"OpenCV {machine['opencv']}, numpy {machine['numpy']}; {source.name}, "
         f"{len(clip) - 1} timed frames x {repeats} repeats",
         highlight=False,
