@@ -78,6 +78,9 @@ def test_bench_command_writes_table_and_json(tmp_path, square_folder):
     report = json.loads(out.read_text())
     assert set(report["trackers"]) == {"dcf", "opencv-kcf"}
     assert report["machine"]["cores_used"] and report["frames"] == 10
+    # The host beside the figures (read before timing).
+    assert {"vector_flags", "last_level_cache", "load_average"} <= set(report["machine"])
+    assert isinstance(report["machine"]["vector_flags"], list)
     assert report["baseline"] in report["trackers"]
     fps = [report["trackers"][n]["fps"] for n in report["trackers"]]
     assert all(np.isfinite(fps))
@@ -211,18 +214,3 @@ def test_machine_description_reads_model_extensions_and_cache(tmp_path):
     assert line == "X (avx2; cache 8 MiB; load 1.50)"
     assert describe_machine({"cpu": "X", "vector_flags": [], "last_level_cache": ""}) == "X"
     assert describe_machine({"cpu": "X", "last_level_cache": "512K"}) == "X (cache 512K)"
-
-
-def test_bench_json_records_the_host(tmp_path, square_folder):
-    folder, boxes = square_folder
-    out = tmp_path / "bench.json"
-    result = CliRunner().invoke(
-        app,
-        ["bench", "--cpu-cores", "1", "-t", "dcf", "--sequence", str(folder),
-         "--box", ",".join(str(v) for v in boxes[0]), "--frames", "3", "--repeats", "1",
-         "--json", str(out), "-q"],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    machine = json.loads(out.read_text())["machine"]
-    assert {"vector_flags", "last_level_cache", "load_average"} <= set(machine)
-    assert isinstance(machine["vector_flags"], list)
