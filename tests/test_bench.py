@@ -201,6 +201,8 @@ def test_machine_description_reads_model_extensions_and_cache(tmp_path):
     )
     assert read_cpuinfo(cpuinfo) == ("Intel(R) Xeon(R) Processor", ["avx2", "avx512f", "amx_tile"])
     assert read_cpuinfo(tmp_path / "absent") == ("", [])
+    cpuinfo.write_text("model name\t: Old\nflags\t\t: fpu sse2\n\nflags\t\t: avx2\n")
+    assert read_cpuinfo(cpuinfo) == ("Old", [])  # the first CPU's flags, none of ours
     for index, (level, size) in enumerate([(1, "48K"), (3, "491520K"), (2, "2048K")]):
         entry = tmp_path / "cpu" / "cpu1" / "cache" / f"index{index}"
         entry.mkdir(parents=True)

@@ -46,7 +46,7 @@ VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
 
 def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> tuple[str, list[str]]:
     """The first CPU's model name and which of :data:`VECTOR_FLAGS` it has ("", [] if unknown)."""
-    model, flags = "", []
+    model, flags = "", None
     try:
         with open(path, encoding="utf-8") as fh:
             for line in fh:
@@ -54,14 +54,14 @@ def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> tuple[str, list[str]]:
                 key = key.strip()
                 if key == "model name" and not model:
                     model = value.strip()
-                elif key == "flags" and not flags:
+                elif key == "flags" and flags is None:
                     have = set(value.split())
                     flags = [f for f in VECTOR_FLAGS if f in have]
-                if model and flags:
+                if model and flags is not None:  # the first CPU speaks for all
                     break
     except OSError:
         pass
-    return model, flags
+    return model, flags or []
 
 
 def last_level_cache(cpu: int = 0, root: str | Path = "/sys/devices/system/cpu") -> str:
@@ -110,13 +110,14 @@ def _readable_size(text: str) -> str:
 
 def describe_machine(machine: dict[str, Any]) -> str:
     """One line for the top of a report: model, extensions, cache, load."""
-    extras = [", ".join(machine.get("vector_flags") or [])]
+    parts = []
+    if machine.get("vector_flags"):
+        parts.append(", ".join(machine["vector_flags"]))
     if machine.get("last_level_cache"):
-        extras.append(f"cache {_readable_size(machine['last_level_cache'])}")
+        parts.append(f"cache {_readable_size(machine['last_level_cache'])}")
     if machine.get("load_average") is not None:
-        extras.append(f"load {machine['load_average']:.2f}")
-    extra = "; ".join(e for e in extras if e)
-    return f"{machine['cpu']} ({extra})" if extra else machine["cpu"]
+        parts.append(f"load {machine['load_average']:.2f}")
+    return f"{machine['cpu']} ({'; '.join(parts)})" if parts else machine["cpu"]
 
 
 def _rss_mb() -> float:
