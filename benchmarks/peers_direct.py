@@ -7,9 +7,11 @@ box on a frame where ``update`` reports failure, and scores one-pass success AUC
 IoU thresholds 0:0.05:1 of the fraction of frames with IoU above it; frames whose ground truth
 is NaN or empty are not scored, the first frame is). It imports nothing from cftrack.
 
-VitTrack gets the corrected ``stdvalue`` of ``../shared/weights/peers/README.md`` (OpenCV
-5.0.0 turns it into scale factors through a quaternion inverse); ``--vit-std default`` runs it
-with OpenCV's defaults instead.
+VitTrack: OpenCV 5.0.0 turns ``stdvalue`` into scale factors through a quaternion inverse,
+so there it needs the corrected ``stdvalue`` of ``../shared/weights/peers/README.md``; 5.1.0
+divides per channel and needs OpenCV's defaults. ``--vit-std auto`` (the default) picks by
+version: corrected before 5.1, defaults from 5.1 on (only 5.0.0 and 5.1.0 were checked; cftrack
+itself probes instead, docs/peer-models.md). ``corrected`` or ``default`` force one.
 
     .venv/bin/python benchmarks/peers_direct.py ../shared/data/sequences \\
         --peer-models ../shared/weights/peers --json peers_direct_result.json
@@ -39,6 +41,14 @@ def corrected_vit_std() -> tuple[float, float, float, float]:
     d = np.array([1 / 0.229, 1 / 0.224, 1 / 0.225])
     n = float(d @ d)
     return (d[0] / n, -d[1] / n, -d[2] / n, 0.0)
+
+
+def resolve_vit_std(choice: str) -> str:
+    """``auto`` as ``corrected`` or ``default`` for this OpenCV (see the module's docstring)."""
+    if choice != "auto":
+        return choice
+    major, minor = (int(part) for part in cv2.__version__.split(".")[:2])
+    return "corrected" if (major, minor) < (5, 1) else "default"
 
 
 def make_tracker(name: str, models: Path, vit_std: str):
@@ -114,12 +124,15 @@ def main() -> int:
     ap.add_argument("dataset", type=Path, help="OTB-layout folder of sequences")
     ap.add_argument("--peer-models", type=Path, required=True)
     ap.add_argument("-t", "--trackers", default="opencv-nano,opencv-vit")
-    ap.add_argument("--vit-std", choices=("corrected", "default"), default="corrected")
+    ap.add_argument("--vit-std", choices=("auto", "corrected", "default"), default="auto")
     ap.add_argument("--json", type=Path, help="write per-sequence and mean AUC here")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     names = [t.strip() for t in args.trackers.split(",") if t.strip()]
+    args.vit_std = resolve_vit_std(args.vit_std)
+    if "opencv-vit" in names:
+        print(f"opencv-vit: stdvalue {args.vit_std} (OpenCV {cv2.__version__})", file=sys.stderr)
     if not set(names) <= {"opencv-nano", "opencv-vit"}:
         sys.exit("trackers: opencv-nano and/or opencv-vit")
     sequences = sorted(p for p in args.dataset.iterdir() if (p / "groundtruth_rect.txt").is_file())
@@ -131,7 +144,10 @@ def main() -> int:
     for key in [*(s.name for s in sequences), "mean"]:
         print(f"{key:<16}" + "".join(f"{result[n][key]:>14.3f}" for n in names))
     if args.json is not None:
-        args.json.write_text(json.dumps({"opencv": cv2.__version__, **result}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"opencv": cv2.__version__, "vit_std": args.vit_std, **result}, indent=2)
+            + "\n"
+        )
     return 0
 
 

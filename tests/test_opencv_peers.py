@@ -46,27 +46,45 @@ def _mean_iou(tracker, frames, gt) -> float:
     return float(np.nanmean(overlaps(np.array(boxes), gt)))
 
 
+def _quaternion_inverse(q) -> np.ndarray:
+    """``1 / cv::Scalar(q)`` as OpenCV computes it: the conjugate over the squared norm."""
+    q = np.asarray(q, dtype=float)
+    return q * np.array([1, -1, -1, -1]) / (q @ q)
+
+
+def _scale_factors(std, *, quaternion: bool) -> tuple[float, ...]:
+    """The factors a 3-channel image is multiplied by, per channel or through a quaternion."""
+    factors = _quaternion_inverse(std)[:3] if quaternion else 1 / np.asarray(std[:3], float)
+    return tuple(factors)
+
+
 def test_quaternion_encoding_inverts_to_the_reciprocals():
     std = (0.229, 0.224, 0.225)
-    q = np.array(quaternion_encoded_std(std))
-    inverse = q * np.array([1, -1, -1, -1]) / (q @ q)  # conj(q) / |q|^2
+    inverse = _quaternion_inverse(quaternion_encoded_std(std))
     np.testing.assert_allclose(inverse, [*(1 / np.array(std)), 0.0], rtol=1e-12)
 
 
-def test_vittrack_check_tells_a_faulty_configuration_from_a_good_one():
-    net = _peers() / "vittrack" / "object_tracking_vittrack_2023sep.onnx"
-    as_given = vit_runner(net)
-    # The same OpenCV made to divide per channel: each stdvalue passed through the encoding.
-    corrected = vit_runner(net, encode=quaternion_encoded_std)
-    # Exactly one of the two divides per channel, whichever way this OpenCV does it.
-    assert std_is_per_channel(as_given) != std_is_per_channel(corrected)
+def test_the_probe_tells_quaternion_division_from_per_channel_division():
+    assert std_is_per_channel(lambda std: _scale_factors(std, quaternion=False))
+    assert not std_is_per_channel(lambda std: _scale_factors(std, quaternion=True))
+
+
+# The releases whose VitTrack preprocessing we have checked: 5.0.0 divides by stdvalue as a
+# quaternion (the fault the peers README documents); 5.1.0 divides per channel.
+CHECKED_RELEASES = {"5.0.0": False, "5.1.0": True}
+
+
+def test_vittrack_probe_gives_the_checked_answer_for_this_opencv():
     import cv2
 
-    if cv2.__version__ == "5.0.0":  # the release whose fault the peers README documents
-        assert not std_is_per_channel(as_given)
-        assert vit_std(net.resolve())[0] == pytest.approx(
-            quaternion_encoded_std(cv2.TrackerVit_Params().stdvalue)
-        )
+    net = (_peers() / "vittrack" / "object_tracking_vittrack_2023sep.onnx").resolve()
+    per_channel = std_is_per_channel(vit_runner(net))
+    assert std_is_per_channel(vit_runner(net)) == per_channel  # the probe is deterministic
+    documented = tuple(cv2.TrackerVit_Params().stdvalue)
+    expected = documented if per_channel else quaternion_encoded_std(documented)
+    assert vit_std(net)[0] == pytest.approx(expected)
+    if cv2.__version__ in CHECKED_RELEASES:
+        assert per_channel == CHECKED_RELEASES[cv2.__version__]
 
 
 @pytest.mark.slow
