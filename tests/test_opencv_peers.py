@@ -4,6 +4,8 @@ check, where the model files are found, and failures reported as lost frames."""
 from __future__ import annotations
 
 import csv
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ from cftrack_cli.trackers.opencv_deep import (
     vit_std,
 )
 from cftrack_cli.trackers.peer_models import ENV_VAR
-from conftest import shared_path
+from conftest import load_script, shared_path
 from synthetic import moving_square_frames, write_video
 
 
@@ -204,3 +206,24 @@ def test_eval_runs_the_peers_and_says_how_vittrack_is_set_up(tmp_path):
     assert "note: opencv-vit:" in result.output
     scores = (tmp_path / "r" / "opencv-vit" / "scores" / "Surfing06_score.txt").read_text()
     assert all(len(line.split(",")) == 2 for line in scores.splitlines())  # score,lost
+
+
+def test_the_direct_cross_check_picks_vittracks_stdvalue_by_release(monkeypatch):
+    import cv2
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "peers_direct.py"
+    direct = load_script(script, "bench_peers_direct")
+    try:
+        for version, expected in (
+            ("5.0.0", "corrected"),
+            ("5.1.0", "default"),
+            ("6.0.1", "default"),
+        ):
+            monkeypatch.setattr(cv2, "__version__", version)
+            assert direct.resolve_vit_std("auto") == expected
+        assert direct.resolve_vit_std("corrected") == "corrected"  # an explicit choice stands
+        assert direct.corrected_vit_std() == pytest.approx(
+            quaternion_encoded_std((0.229, 0.224, 0.225))
+        )
+    finally:
+        sys.modules.pop("bench_peers_direct", None)
