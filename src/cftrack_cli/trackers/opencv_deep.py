@@ -81,17 +81,14 @@ def _probe_frames() -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     return first, np.roll(first, (3, 4), axis=(0, 1)), (40, 30, 40, 30)
 
 
-def vit_runner(net: Path, encode: Callable[[tuple[float, ...]], Sequence[float]] | None = None):
-    """``run(stdvalue)`` for :func:`std_is_per_channel` with the real VitTrack ``net``.
-
-    ``encode`` rewrites the stdvalue before OpenCV sees it (the correction, say).
-    """
+def vit_runner(net: Path) -> Callable[[tuple[float, ...]], Observation]:
+    """``run(stdvalue)`` for :func:`std_is_per_channel` with the real VitTrack ``net``."""
     first, second, box = _probe_frames()
 
     def run(std: tuple[float, ...]) -> Observation:
         params = cv2.TrackerVit_Params()
         params.net = str(net)
-        params.stdvalue = tuple(encode(std)) if encode else std
+        params.stdvalue = std
         tracker = _create("opencv-vit", cv2.TrackerVit.create, params, [net])
         tracker.init(first, box)
         ok, rect = tracker.update(second)
