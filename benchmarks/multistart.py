@@ -131,9 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, help="keep each run's AUC here; reuse those found")
     args = ap.parse_args(argv)
 
+    from cftrack_cli.bench import describe_machine, machine_info
     from cftrack_cli.evaluation.datasets import find_dataset
     from cftrack_cli.io.atomic import atomic_write_text
 
+    # Another CPU or library release can tip a knife-edge sequence: say which ran this.
+    machine = machine_info([])
+    print(
+        f"host: {describe_machine(machine)}; numpy {machine['numpy']}, OpenCV "
+        f"{machine['opencv']}, torch {machine['torch']}",
+        flush=True,
+    )
     only = args.sequences.split(",") if args.sequences else None
     names = [s.name for s in find_dataset(args.dataset, only=only).sequences]
     trackers = [t for t in args.trackers.split(",") if t]
@@ -192,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             starts = " ".join(f"{d:+.3f}" for d in per_start)
             print(f"{t} - {first}: {diff:+.3f} +- {sem:.3f} paired (per start: {starts})")
     if args.json:
-        args.json.write_text(json.dumps({"starts": args.starts, "trackers": report}, indent=1))
+        args.json.write_text(
+            json.dumps({"starts": args.starts, "machine": machine, "trackers": report}, indent=1)
+        )
     return 0
 
 

@@ -59,3 +59,20 @@ def test_a_second_tracker_is_compared_start_by_start_with_the_first(multistart, 
     assert paired["per_start"] == pytest.approx([0.1, 0.15, 0.2])
     assert paired["difference"] == pytest.approx(0.15)
     assert paired["standard_error"] == pytest.approx(0.05 / 3**0.5)
+
+
+def test_the_report_says_which_host_and_libraries_ran_it(multistart, tmp_path, capsys) -> None:
+    import cv2
+
+    data = tmp_path / "data"
+    write_dataset(data, ("Alpha",), frames=6, size=(64, 64))
+    out = tmp_path / "out.json"
+    args = [str(data), "-t", "dcf", "--starts", "2", "--workers", "1", "--json", str(out)]
+    assert multistart.main(args) == 0
+    machine = json.loads(out.read_text())["machine"]
+    assert machine["opencv"] == cv2.__version__ and machine["cpu"]
+    first_line = capsys.readouterr().out.splitlines()[0]
+    assert (
+        first_line.startswith(f"host: {machine['cpu']}")
+        and f"OpenCV {cv2.__version__}" in first_line
+    )
