@@ -436,3 +436,21 @@ def test_scores_and_lost_flags_reach_the_report(tmp_path):
     assert trackers["dcf"]["failure_detection"]["lost_frames"] is None
     assert trackers["eco-hc"]["failure_detection"]["lost_frames"] is not None
     assert "Failure detection" in (report / "summary.md").read_text()
+
+
+def test_stopping_the_workers_survives_a_torn_message_queue():
+    """Ctrl-C can land while the parent reads a worker's message: what is left in the queue may
+    not unpickle, and reading it while stopping must not turn the interrupt into a crash."""
+    from cftrack_cli.evaluation.runner import _stop_workers
+
+    calls = []
+
+    class Pool:
+        def shutdown(self, wait: bool, cancel_futures: bool = False) -> None:
+            calls.append((wait, cancel_futures))
+
+    def torn_queue() -> None:
+        raise EOFError("Ran out of input")
+
+    _stop_workers(Pool(), torn_queue, pids=set())
+    assert calls == [(False, True), (True, False)]  # cancelled, then waited for

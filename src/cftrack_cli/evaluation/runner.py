@@ -271,13 +271,25 @@ def _run_pool(
                     on_done(result)
                     results.append(result)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            drain()
-            for pid in pids:  # only the workers this pool started
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGTERM)
-            pool.shutdown(wait=True)
+            _stop_workers(pool, drain, pids)
             raise
         pool.shutdown(wait=True)
     messages.close()
     return results
+
+
+def _stop_workers(pool: ProcessPoolExecutor, drain: Callable[[], None], pids: set[int]) -> None:
+    """Stop a pool that is being abandoned (Ctrl-C, an error): cancel what has not started,
+    terminate the workers this pool started, wait for them.
+
+    ``drain`` collects worker pids still in the message queue. A Ctrl-C that landed while the
+    queue was being read, or a worker killed while starting, can leave a torn message there;
+    reading it must not replace the exception that is on its way out.
+    """
+    pool.shutdown(wait=False, cancel_futures=True)
+    with contextlib.suppress(Exception):
+        drain()
+    for pid in pids:  # only the workers this pool started
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    pool.shutdown(wait=True)
