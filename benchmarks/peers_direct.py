@@ -124,17 +124,22 @@ def main() -> int:
     ap.add_argument("dataset", type=Path, help="OTB-layout folder of sequences")
     ap.add_argument("--peer-models", type=Path, required=True)
     ap.add_argument("-t", "--trackers", default="opencv-nano,opencv-vit")
-    ap.add_argument("--vit-std", choices=("auto", "corrected", "default"), default="auto")
+    ap.add_argument(
+        "--vit-std",
+        choices=("auto", "corrected", "default"),
+        default="auto",
+        help="VitTrack's stdvalue: corrected before OpenCV 5.1, OpenCV's default from 5.1 (auto)",
+    )
     ap.add_argument("--json", type=Path, help="write per-sequence and mean AUC here")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     names = [t.strip() for t in args.trackers.split(",") if t.strip()]
+    if not set(names) <= {"opencv-nano", "opencv-vit"}:
+        sys.exit("trackers: opencv-nano and/or opencv-vit")
     args.vit_std = resolve_vit_std(args.vit_std)
     if "opencv-vit" in names:
         print(f"opencv-vit: stdvalue {args.vit_std} (OpenCV {cv2.__version__})", file=sys.stderr)
-    if not set(names) <= {"opencv-nano", "opencv-vit"}:
-        sys.exit("trackers: opencv-nano and/or opencv-vit")
     sequences = sorted(p for p in args.dataset.iterdir() if (p / "groundtruth_rect.txt").is_file())
     result: dict[str, dict[str, float]] = {}
     for name in names:
