@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 
 from cftrack_cli import MultiTracker  # noqa: E402
-from cftrack_cli.bench import machine_info, pin_to_cores  # noqa: E402
+from cftrack_cli.bench import pin_to_cores  # noqa: E402
 from cftrack_cli.boxes import Box  # noqa: E402
 from cftrack_cli.io.annotations import first_box  # noqa: E402
 from cftrack_cli.io.frames import open_frames  # noqa: E402
+from cftrack_cli.machine import machine_info  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "bag.avi"
 SAMPLE_GT = ROOT / "samples" / "bag_groundtruth_rect.txt"

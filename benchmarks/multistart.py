@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, help="keep each run's AUC here; reuse those found")
     args = ap.parse_args(argv)
 
-    from cftrack_cli.bench import describe_machine, machine_info
     from cftrack_cli.evaluation.datasets import find_dataset
     from cftrack_cli.io.atomic import atomic_write_text
+    from cftrack_cli.machine import describe_machine, machine_info
 
     # Another CPU or library release can tip a knife-edge sequence: say which ran this.
     machine = machine_info([])

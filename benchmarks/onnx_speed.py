@@ -32,13 +32,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 
-from cftrack_cli.bench import machine_info, pin_to_cores  # noqa: E402
+from cftrack_cli.bench import pin_to_cores  # noqa: E402
 from cftrack_cli.export import (  # noqa: E402
     ExportSettings,
     opencv_engines,
     read_metadata,
     student_to_onnx,
 )
+from cftrack_cli.machine import machine_info  # noqa: E402
 from cftrack_cli.nets.weights import load_student  # noqa: E402
 from cftrack_cli.trackers.networks import default_student_path, student_taps  # noqa: E402
 

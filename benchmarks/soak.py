@@ -34,9 +34,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 
-from cftrack_cli.bench import machine_info, pin_to_cores  # noqa: E402
+from cftrack_cli.bench import pin_to_cores  # noqa: E402
 from cftrack_cli.io.annotations import first_box  # noqa: E402
 from cftrack_cli.io.frames import open_frames  # noqa: E402
+from cftrack_cli.machine import machine_info  # noqa: E402
 from cftrack_cli.trackers import create_tracker  # noqa: E402
 from cftrack_cli.trackers.session import track_frames  # noqa: E402
 

@@ -191,7 +191,7 @@ def test_bench_times_the_deep_peers_beside_ours(tmp_path, square_folder):
 
 def test_machine_description_reads_model_extensions_and_cache(tmp_path):
     """Two hosts with one model name told apart by their extensions and cache."""
-    from cftrack_cli.bench import describe_machine, last_level_cache, read_cpuinfo
+    from cftrack_cli.machine import describe_machine, last_level_cache, read_cpuinfo
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(

@@ -454,3 +454,50 @@ def test_stopping_the_workers_survives_a_torn_message_queue():
 
     _stop_workers(Pool(), torn_queue, pids=set())
     assert calls == [(False, True), (True, False)]  # cancelled, then waited for
+
+
+def test_the_report_says_which_machine_tracked_the_results(tmp_path, dataset):
+    from cftrack_cli.machine import arithmetic_basis, describe_basis
+
+    res, rep = tmp_path / "r", tmp_path / "p"
+    ran = _invoke(dataset, "-t", "opencv-kcf", "--results-dir", res, "--report-dir", rep)
+    assert ran.exit_code == 0, ran.stderr
+    here = arithmetic_basis()
+    assert ResultFolder(res).read_machine("opencv-kcf", "Alpha") == here
+    report = json.loads((rep / "report.json").read_text())
+    assert report["machines"] == [{**here, "results": 3}]
+    entry = report["trackers"]["opencv-kcf"]["machines"]
+    assert entry == [{**here, "sequences": ["Alpha", "Beta", "Gamma"]}]
+    assert f"Tracked on {describe_basis(here)}." in (rep / "summary.md").read_text()
+    assert "machines or library sets" not in ran.stderr
+
+    # One sequence tracked elsewhere (a run resumed on another host, or with another OpenCV).
+    other = {**here, "opencv": "0.0.1"}
+    record = ResultFolder(res).machine_path("opencv-kcf", "Beta")
+    record.write_text(json.dumps(other))
+    (res / "opencv-kcf" / "machine" / "Gamma.json").unlink()  # results from before the record
+    again = _invoke(dataset, "--report-only", "--results-dir", res, "--report-dir", rep)
+    assert again.exit_code == 0, again.stderr
+    assert "tracked on 2 machines or library sets" in again.stderr
+    report = json.loads((rep / "report.json").read_text())
+    assert report["machines"] == [{**here, "results": 1}, {**other, "results": 1}]
+    summary = (rep / "summary.md").read_text()
+    assert f"- {describe_basis(other)}: 1 results" in summary
+    assert "1 results have no machine record" in summary
+
+    # Rerunning a sequence replaces its record with this machine's.
+    forced = _invoke(dataset, "-t", "opencv-kcf", "--force", "--sequences", "Beta",
+                     "--results-dir", res, "--report-dir", rep)  # fmt: skip
+    assert forced.exit_code == 0, forced.stderr
+    assert ResultFolder(res).read_machine("opencv-kcf", "Beta") == here
+
+
+def test_results_written_without_a_machine_drop_a_stale_record(tmp_path):
+    folder = ResultFolder(tmp_path)
+    boxes, seconds = [[1.0, 2.0, 3.0, 4.0]], [0.01]
+    folder.write("t", "S", boxes, seconds, machine={"cpu": "X"})
+    assert folder.read_machine("t", "S") == {"cpu": "X"}
+    folder.write("t", "S", boxes, seconds)
+    assert folder.read_machine("t", "S") is None
+    folder.machine_path("t", "S").write_text("not json")
+    assert folder.read_machine("t", "S") is None

@@ -8,12 +8,10 @@ tracker alike; ratios are therefore meaningful within one run.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -37,87 +35,6 @@ def pin_to_cores(n: int) -> list[int]:
         os.sched_setaffinity(0, cores)
     set_library_threads(n)
     return cores
-
-
-# The vector extensions that decide which kernels numpy, OpenBLAS, torch and OpenCV run: two
-# hosts with the same model name but other extensions give other speeds and other last bits.
-VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-
-
-def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> tuple[str, list[str]]:
-    """The first CPU's model name and which of :data:`VECTOR_FLAGS` it has ("", [] if unknown)."""
-    model, flags = "", None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and not model:
-                    model = value.strip()
-                elif key == "flags" and flags is None:
-                    have = set(value.split())
-                    flags = [f for f in VECTOR_FLAGS if f in have]
-                if model and flags is not None:  # the first CPU speaks for all
-                    break
-    except OSError:
-        pass
-    return model, flags or []
-
-
-def last_level_cache(cpu: int = 0, root: str | Path = "/sys/devices/system/cpu") -> str:
-    """The size of the highest cache level that ``cpu`` sees, as the kernel writes it
-    (e.g. "491520K"); "" where the kernel does not say."""
-    best_level, size = 0, ""
-    for entry in sorted(Path(root, f"cpu{cpu}", "cache").glob("index*")):
-        try:
-            level = int((entry / "level").read_text().strip())
-            text = (entry / "size").read_text().strip()
-        except (OSError, ValueError):
-            continue
-        if level > best_level:
-            best_level, size = level, text
-    return size
-
-
-def machine_info(cores: Sequence[int]) -> dict[str, Any]:
-    """What a reader needs to compare numbers across machines, and how busy this one was:
-    call it before timing, so that ``load_average`` (the 1-minute figure) is the host's."""
-    import torch
-
-    model, flags = read_cpuinfo()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {
-        "cpu": model or platform.processor() or platform.machine(),
-        "vector_flags": flags,
-        "last_level_cache": last_level_cache(cores[0] if cores else 0),
-        "load_average": load,
-        "cores_used": list(cores),
-        "cores_total": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "opencv": cv2.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
-
-
-def _readable_size(text: str) -> str:
-    """The kernel's "491520K" as "480 MiB"; anything else as it is."""
-    if text.endswith("K") and text[:-1].isdigit() and int(text[:-1]) >= 1024:
-        return f"{int(text[:-1]) / 1024:g} MiB"
-    return text
-
-
-def describe_machine(machine: dict[str, Any]) -> str:
-    """One line for the top of a report: model, extensions, cache, load."""
-    parts = []
-    if machine.get("vector_flags"):
-        parts.append(", ".join(machine["vector_flags"]))
-    if machine.get("last_level_cache"):
-        parts.append(f"cache {_readable_size(machine['last_level_cache'])}")
-    if machine.get("load_average") is not None:
-        parts.append(f"load {machine['load_average']:.2f}")
-    return f"{machine['cpu']} ({'; '.join(parts)})" if parts else machine["cpu"]
 
 
 def _rss_mb() -> float:

@@ -10,13 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cftrack_cli.bench import (
-    describe_machine,
-    machine_info,
-    pin_to_cores,
-    time_networks,
-    time_trackers,
-)
+from cftrack_cli.bench import pin_to_cores, time_networks, time_trackers
 from cftrack_cli.boxes import Box, parse_box
 from cftrack_cli.cli.common import (
     PeerModelsOption,
@@ -32,6 +26,7 @@ from cftrack_cli.errors import UsageError
 from cftrack_cli.io.annotations import first_box
 from cftrack_cli.io.atomic import atomic_write_text, check_output_file
 from cftrack_cli.io.frames import open_frames
+from cftrack_cli.machine import describe_machine, machine_info
 from cftrack_cli.trackers import Tracker, create_tracker, tracker_names
 from cftrack_cli.trackers.registry import distinct_display_names, spec_of, split_name
 

@@ -30,7 +30,7 @@ from cftrack_cli.cli.common import (
 from cftrack_cli.errors import CftrackError, UsageError
 from cftrack_cli.evaluation.datasets import find_dataset, parse_shard, shard_sequences
 from cftrack_cli.evaluation.experiment import Experiment
-from cftrack_cli.evaluation.report import rich_table
+from cftrack_cli.evaluation.report import machines_of, rich_table
 from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.evaluation.runner import JobResult
 from cftrack_cli.io.atomic import ensure_writable_dir
@@ -304,6 +304,12 @@ def evaluate(
     if not any(r.scores for r in rows):
         raise CftrackError("nothing to report: no results for any sequence of the dataset")
     _, written = exp.write(rows)
+    machines = machines_of(rows)
+    if len(machines) > 1:  # e.g. a run resumed on another host: its figures will not come again
+        _warn(
+            f"the results were tracked on {len(machines)} machines or library sets "
+            "(summary.md lists them); a rerun on one of them can give other AUCs"
+        )
     if not quiet:
         Console(highlight=False).print(rich_table(dataset, rows))
         err_console.print(

@@ -35,6 +35,7 @@ from cftrack_cli.evaluation.metrics import (
 )
 from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.io.atomic import atomic_write_text, partial_path
+from cftrack_cli.machine import describe_basis
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Row:
     scores: dict[str, Scores] = field(default_factory=dict)  # by sequence, dataset order
     timing: dict[str, tuple[int, float]] = field(default_factory=dict)  # seq -> frames, seconds
     failures: dict[str, FailureFrames] = field(default_factory=dict)  # seq -> score/lost split
+    machines: dict[str, dict[str, Any]] = field(default_factory=dict)  # seq -> who tracked it
 
     @property
     def external(self) -> bool:
@@ -159,10 +161,30 @@ def score_folder(
             times = folder.read_times(tracker_dir, seq.name)
             if times is not None:
                 row.timing[seq.name] = frames_per_second(times)
+            machine = folder.read_machine(tracker_dir, seq.name)
+            if machine is not None:
+                row.machines[seq.name] = machine
             confidence = folder.read_scores(tracker_dir, seq.name)
             if confidence is not None:
                 row.failures[seq.name] = failure_frames(pred, seq.groundtruth, *confidence)
     return row
+
+
+def machines_of(rows: list[Row]) -> list[tuple[dict[str, Any], int]]:
+    """The distinct machines (CPU and library releases) that tracked the cftrack rows' results,
+    with how many results each; in order of first appearance."""
+    seen: dict[str, tuple[dict[str, Any], int]] = {}
+    for row in rows:
+        for machine in row.machines.values():
+            key = json.dumps(machine, sort_keys=True)
+            basis, count = seen.get(key, (machine, 0))
+            seen[key] = (basis, count + 1)
+    return list(seen.values())
+
+
+def unrecorded_results(rows: list[Row]) -> int:
+    """cftrack results without a machine record (written before cftrack kept one)."""
+    return sum(len(set(r.scores) - set(r.machines)) for r in rows if not r.external)
 
 
 def common_sequences(rows: list[Row], dataset: Dataset) -> list[str]:
@@ -229,6 +251,11 @@ def build_report(dataset: Dataset, rows: list[Row]) -> dict[str, Any]:
             entry["failure_detection"] = {
                 k: _num(v) if isinstance(v, float) else v for k, v in pooled.summary().items()
             }
+        if not row.external:
+            entry["machines"] = [
+                {**basis, "sequences": [n for n, m in row.machines.items() if m == basis]}
+                for basis, _ in machines_of([row])
+            ]
         if overall is not None:
             entry["curves"] = {
                 "success": [_num(v) for v in overall.success],
@@ -251,6 +278,7 @@ def build_report(dataset: Dataset, rows: list[Row]) -> dict[str, Any]:
             "precision": [_num(v) for v in PIXEL_THRESHOLDS],
             "norm_precision": [_num(v) for v in NORM_THRESHOLDS],
         },
+        "machines": [{**basis, "results": count} for basis, count in machines_of(rows)],
         "trackers": trackers,
         "common": {
             "sequences": common,
@@ -426,6 +454,24 @@ def _markdown_table(header: list[str], cells: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _machine_lines(rows: list[Row]) -> list[str]:
+    """Which machine tracked the results: one line, or a list when there were several."""
+    machines = machines_of(rows)
+    unrecorded = unrecorded_results(rows)
+    lines: list[str] = []
+    if len(machines) == 1:
+        lines.append(f"Tracked on {describe_basis(machines[0][0])}.")
+    elif machines:
+        lines.append(
+            f"Tracked on {len(machines)} machines or library sets (another CPU or release "
+            "changes the last bits, and knife-edge sequences can tip):"
+        )
+        lines += [f"- {describe_basis(basis)}: {count} results" for basis, count in machines]
+    if unrecorded:
+        lines.append(f"{unrecorded} results have no machine record (from before cftrack kept one).")
+    return [*lines, ""] if lines else []
+
+
 def markdown_summary(dataset: Dataset, rows: list[Row]) -> str:
     header = ["Tracker", *(m.header for m in METRICS), "FPS", "Sequences"]
     common = common_sequences(rows, dataset)
@@ -441,6 +487,7 @@ def markdown_summary(dataset: Dataset, rows: list[Row]) -> str:
         + f". {_sentence(_markdown_rule(FRAMES_RULE))}. Overall: {OVERALL_RULE}. "
         f"FPS = {FPS_RULE}.",
         "",
+        *_machine_lines(rows),
         "## Overall (each row over the sequences it has results for)",
         "",
         _markdown_table(header, _bold_best(_table_rows(rows, None), range(1, 6))),

@@ -6,7 +6,9 @@ compares directly with published results; conversion happens only in
 :mod:`cftrack_cli.io.annotations`. A times file holds the seconds each frame spent in the
 tracker's ``init`` (first line) or ``update`` (the rest), decoding excluded. A scores file,
 ``<root>/<tracker>/scores/<seq>_score.txt``, holds the tracker's confidence per frame, and
-``score,lost`` (lost 0 or 1) for trackers that flag lost frames.
+``score,lost`` (lost 0 or 1) for trackers that flag lost frames. A machine file,
+``<root>/<tracker>/machine/<seq>.json``, says which CPU and library releases tracked the
+sequence (:func:`cftrack_cli.machine.arithmetic_basis`): results from two of them can differ.
 
 All files are written atomically (write, then rename), the box file last, so a box file whose line
 count equals the sequence's frame count is a finished sequence, even after a killed run.
@@ -14,8 +16,10 @@ count equals the sequence's frame count is a finished sequence, even after a kil
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +29,7 @@ from cftrack_cli.io.atomic import atomic_write_text
 
 TIMES_DIR = "times"
 SCORES_DIR = "scores"
+MACHINE_DIR = "machine"
 
 
 def count_lines(path: Path) -> int:
@@ -55,6 +60,9 @@ class ResultFolder:
 
     def scores_path(self, tracker: str, sequence: str) -> Path:
         return self.root / tracker / SCORES_DIR / f"{sequence}_score.txt"
+
+    def machine_path(self, tracker: str, sequence: str) -> Path:
+        return self.root / tracker / MACHINE_DIR / f"{sequence}.json"
 
     def trackers(self) -> list[str]:
         """Sub-folders holding at least one ``<seq>.txt`` box file, sorted."""
@@ -97,12 +105,20 @@ class ResultFolder:
         seconds: Iterable[float],
         scores: Iterable[float] | None = None,
         lost: Iterable[bool] | None = None,
+        machine: dict[str, Any] | None = None,
     ) -> Path:
-        """Write times and scores, then the boxes (0-based in, 1-based on disk), atomically."""
+        """Write times, scores and the machine, then the boxes (0-based in, 1-based on disk),
+        each atomically."""
         path = self.boxes_path(tracker, sequence)
         times = self.times_path(tracker, sequence)
         times.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(times, "".join(f"{s:.6f}\n" for s in seconds))
+        where = self.machine_path(tracker, sequence)
+        if machine is not None:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(where, json.dumps(machine, sort_keys=True) + "\n")
+        elif where.exists():  # a record of the run these boxes replace would be wrong
+            where.unlink()
         if scores is not None:
             target = self.scores_path(tracker, sequence)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +135,15 @@ class ResultFolder:
         if path is None:
             return None
         return read_boxes(path)
+
+    def read_machine(self, tracker: str, sequence: str) -> dict[str, Any] | None:
+        """The machine that tracked ``sequence``; None without a (readable) record: results
+        from before cftrack kept one, or from another tool."""
+        try:
+            record = json.loads(self.machine_path(tracker, sequence).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def read_times(self, tracker: str, sequence: str) -> np.ndarray | None:
         """Per-frame seconds, or None when there is no (readable) times file."""

@@ -27,6 +27,7 @@ from cftrack_cli.errors import CftrackError
 from cftrack_cli.evaluation.datasets import Sequence
 from cftrack_cli.evaluation.results import ResultFolder
 from cftrack_cli.io.frames import read_images
+from cftrack_cli.machine import arithmetic_basis
 from cftrack_cli.threads import THREAD_ENV, library_threads, set_library_threads
 from cftrack_cli.trackers.registry import display_name
 
@@ -116,7 +117,13 @@ def run_job(job: Job, progress: Callable[[int], None] | None = None) -> JobResul
         if progress is not None and unreported:
             progress(unreported)
         ResultFolder(job.results_root).write(
-            job.folder, seq.name, boxes, seconds, scores, lost if tracker.reports_lost else None
+            job.folder,
+            seq.name,
+            boxes,
+            seconds,
+            scores,
+            lost if tracker.reports_lost else None,
+            machine=arithmetic_basis(),
         )
     except CftrackError as exc:
         return JobResult(job.folder, seq.name, 0, 0.0, str(exc))
