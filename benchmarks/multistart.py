@@ -14,8 +14,10 @@ boxes share much of their luck, so the paired error is the one to read when rank
 
 Runs go to ``--workers`` processes of one thread each (``--workers 1``: this process, on one
 thread). ``--keep DIR`` keeps each run's AUC
-there as it finishes, so a killed command continues where it stopped when run again (empty DIR
-when the code changes). A benchmark, not a unit test.
+there as it finishes, with the machine that made it, so a killed command continues where it
+stopped when run again (empty DIR when the code changes); kept runs from another machine or
+library set are counted in a note, since a mix of them is not what a rerun gives. A benchmark,
+not a unit test.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cftrack_cli.evaluation.datasets import find_dataset
     from cftrack_cli.io.atomic import atomic_write_text
-    from cftrack_cli.machine import describe_machine, machine_info
+    from cftrack_cli.machine import arithmetic_basis, describe_basis, describe_machine, machine_info
 
     # Another CPU or library release can tip a knife-edge sequence: say which ran this.
     machine = machine_info([])
@@ -152,21 +154,31 @@ def main(argv: list[str] | None = None) -> int:
         for o in OFFSETS[: args.starts]
     ]
     auc: dict[str, np.ndarray] = {t: np.full((args.starts, len(names)), np.nan) for t in trackers}
+    basis = arithmetic_basis()
+    elsewhere: dict[str, int] = {}  # kept runs made on another machine or library set
     pending = []
     for job in jobs:
         tracker, _, sequence, offset = job
         k = OFFSETS.index(offset)
         kept = _kept_path(args.keep, tracker, sequence, k) if args.keep else None
         if kept is not None and kept.is_file():
-            auc[tracker][k, names.index(sequence)] = json.loads(kept.read_text())["success_auc"]
+            record = json.loads(kept.read_text())
+            auc[tracker][k, names.index(sequence)] = record["success_auc"]
+            if record.get("machine") != basis:
+                other = record.get("machine")
+                where = describe_basis(other) if other else "no record of the machine"
+                elsewhere[where] = elsewhere.get(where, 0) + 1
         else:
             pending.append(job)
+    for where, count in elsewhere.items():  # mixed runs: the figures will not come out again
+        print(f"note: {count} kept runs are from elsewhere: {where}", flush=True)
     for tracker, sequence, k, value in _run_all(pending, args.workers):
         auc[tracker][k, names.index(sequence)] = value
         if args.keep:
             kept = _kept_path(args.keep, tracker, sequence, k)
             kept.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(kept, json.dumps({"success_auc": value}))  # whole or absent
+            record = {"success_auc": value, "machine": basis}
+            atomic_write_text(kept, json.dumps(record))  # whole or absent
 
     families = _families(args.families, names) if args.families else {}
     report = {}
@@ -201,7 +213,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{t} - {first}: {diff:+.3f} +- {sem:.3f} paired (per start: {starts})")
     if args.json:
         args.json.write_text(
-            json.dumps({"starts": args.starts, "machine": machine, "trackers": report}, indent=1)
+            json.dumps(
+                {
+                    "starts": args.starts,
+                    "machine": machine,
+                    "kept_runs_from_elsewhere": elsewhere,
+                    "trackers": report,
+                },
+                indent=1,
+            )
         )
     return 0
 

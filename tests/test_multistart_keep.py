@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cftrack_cli.evaluation.synthetic import write_dataset
+from cftrack_cli.machine import describe_basis
 from conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "multistart.py"
@@ -29,15 +30,25 @@ def test_kept_runs_are_written_and_reused(multistart, tmp_path: Path) -> None:
     assert multistart.main([*args, "--json", str(first)]) == 0
     kept = sorted(p.name for p in (keep / "dcf").iterdir())
     assert kept == [f"{s}.start{k}.json" for s in ("Alpha", "Beta") for k in (0, 1)]
-    per_seq = json.loads(first.read_text())["trackers"]["dcf"]["sequences"]
-    # A kept figure is taken as it is: change one and the next report shows it.
+    written = json.loads(first.read_text())
+    per_seq = written["trackers"]["dcf"]["sequences"]
+    assert written["kept_runs_from_elsewhere"] == {}
+    # A kept figure is taken as it is: change one and the next report shows it. Runs kept
+    # without the machine that made them (or from another) are counted as from elsewhere.
     (keep / "dcf" / "Alpha.start0.json").write_text(json.dumps({"success_auc": 0.0}))
-    (keep / "dcf" / "Alpha.start1.json").write_text(json.dumps({"success_auc": 0.0}))
+    record = json.loads((keep / "dcf" / "Alpha.start1.json").read_text())
+    other = {**record["machine"], "numpy": "0.0.1"}
+    (keep / "dcf" / "Alpha.start1.json").write_text(
+        json.dumps({"success_auc": 0.0, "machine": other})
+    )
     second = tmp_path / "second.json"
     assert multistart.main([*args, "--json", str(second)]) == 0
-    again = json.loads(second.read_text())["trackers"]["dcf"]["sequences"]
+    written = json.loads(second.read_text())
+    again = written["trackers"]["dcf"]["sequences"]
     assert again["Alpha"] == 0.0 and per_seq["Alpha"] > 0.0
     assert again["Beta"] == per_seq["Beta"]
+    elsewhere = written["kept_runs_from_elsewhere"]
+    assert elsewhere == {"no record of the machine": 1, describe_basis(other): 1}
 
 
 def test_a_second_tracker_is_compared_start_by_start_with_the_first(multistart, tmp_path) -> None:
