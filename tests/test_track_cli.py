@@ -242,3 +242,25 @@ def test_track_gives_the_boxes_eval_scores(tmp_path, threads):
         steps = track_frames(create_tracker("eco-student"), frames, Box(291, 127, 146, 132), 40)
         expected = np.array([tuple(s.result.box) for s in steps])
     np.testing.assert_allclose(tracked, expected, atol=0.01)  # the CSV keeps 2 decimals
+
+
+@pytest.mark.parametrize("tracker", ["eco-hc", "eco-student"])
+def test_the_library_gives_the_same_boxes_whatever_blas_threads_the_caller_runs(tracker):
+    """A program calling ``update`` with a multi-threaded BLAS gets ``track``'s boxes: the
+    trackers run their small solver products on one BLAS thread and give the caller's pools
+    back as they were."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from cftrack_cli.io.frames import open_frames
+    from cftrack_cli.trackers import create_tracker
+    from cftrack_cli.trackers.session import track_frames
+
+    runs = []
+    for blas_threads in (1, 2):
+        with threadpool_limits(blas_threads, user_api="blas"):
+            with open_frames(str(SAMPLE / "bag.avi")) as frames:
+                steps = track_frames(create_tracker(tracker), frames, Box(291, 127, 146, 132), 60)
+                runs.append(np.array([tuple(s.result.box) for s in steps]))
+            pools = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+            assert pools and all(n == blas_threads for n in pools)
+    np.testing.assert_array_equal(runs[0], runs[1])

@@ -14,6 +14,7 @@ import numpy as np
 from cftrack_cli.boxes import Box
 from cftrack_cli.errors import UsageError
 from cftrack_cli.features.geometry import TargetGeometry
+from cftrack_cli.threads import one_blas_thread
 from cftrack_cli.timing import StageTimer
 
 
@@ -54,14 +55,16 @@ class Tracker(ABC):
                 f"the initial box {tuple(round(v, 1) for v in box)} lies entirely outside "
                 f"the {width}x{height} frame"
             )
-        self._init(frame, box)
+        with one_blas_thread():
+            self._init(frame, box)
         self._started = True
 
     def update(self, frame: np.ndarray) -> TrackResult:
         """Locate the object in the next frame."""
         if not self._started:
             raise RuntimeError("call init(frame, box) before update(frame)")
-        return self._update(frame)
+        with one_blas_thread():
+            return self._update(frame)
 
     @abstractmethod
     def _init(self, frame: np.ndarray, box: Box) -> None: ...
