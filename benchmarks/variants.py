@@ -200,6 +200,17 @@ def _freeze_when_peak_low() -> Callable[[], None]:
     return _eco_defaults(anchored_confidence=False, lost_threshold=0.15, freeze_when_lost=True)
 
 
+def _redetect() -> Callable[[], None]:
+    """Every ECO preset: every frame flagged lost also searches 8 samples half a window away
+    and where the last sure motion leads (the engine's ``redetect``)."""
+    return _eco_defaults(redetect=True, redetect_every=1)
+
+
+def _redetect_every(n: int) -> Callable[[], Callable[[], None]]:
+    """``redetect``, searching on every ``n``-th frame of a run of lost frames."""
+    return lambda: _eco_defaults(redetect=True, redetect_every=n)
+
+
 def _strcf_freeze_when_lost() -> Callable[[], None]:
     """Both STRCF hosts: frames flagged lost teach neither the filter nor the scale filter."""
     from cftrack_cli.trackers.strcf import STRCFParams
@@ -361,6 +372,8 @@ VARIANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "freeze-when-lost": _freeze_when_lost,
     "freeze-when-peak-low": _freeze_when_peak_low,
     "strcf-freeze-when-lost": _strcf_freeze_when_lost,
+    "redetect": _redetect,
+    "redetect-every-4": _redetect_every(4),
     "deepstrcf-two-layers": _deepstrcf_two_layers,
     "deepstrcf-vot": _deepstrcf_vot,
     "deepstrcf-joint-fit": _deepstrcf_joint_fit,

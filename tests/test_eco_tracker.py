@@ -246,3 +246,55 @@ def test_frames_flagged_lost_teach_nothing_when_frozen():
         assert lost > 10
         expected = len(results) - lost if freeze else len(results)
         assert taught.count("filter") == taught.count("scale") == expected
+
+
+def _reappearing_clip(jump: int = 40):
+    """A square that moves, is hidden for 6 frames and comes back ``jump`` px to the right of
+    where it would be: out of the sample's reach from where a lost box drifts to."""
+    frames, boxes = moving_square_frames(n=50, size=(320, 160), step=(1.0, 0.0), seed=3)
+    rng = np.random.default_rng(7)
+    background = frames[0].copy()
+    x0, y0, w, h = (int(v) for v in boxes[0])
+    background[y0 : y0 + h, x0 : x0 + w] = background[y0 : y0 + h, x0 + w + 40 : x0 + 2 * w + 40]
+    for i in range(20, 50):
+        frame = background.astype(np.float64)
+        boxes[i, 0] += jump if i >= 26 else 0
+        if i >= 26:
+            x, y = int(boxes[i, 0]), int(boxes[i, 1])
+            frame[y : y + h, x : x + w] = frames[0][y0 : y0 + h, x0 : x0 + w]
+        frames[i] = np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8)
+    return frames, boxes
+
+
+def test_redetect_finds_a_target_that_comes_back_out_of_reach():
+    frames, boxes = _reappearing_clip()
+    overlaps = {}
+    for redetect in (False, True):
+        tracker = ECOTracker(replace(ECOParams(), redetect=redetect))
+        tracker.init(frames[0], Box(*boxes[0]))
+        results = [tracker.update(f) for f in frames[1:]]
+        overlaps[redetect] = [iou(r.box, Box(*b)) for r, b in zip(results, boxes[1:], strict=True)]
+        assert any(r.lost for r in results[19:25])  # hidden: flagged lost either way
+    assert min(overlaps[True][:19]) > 0.5 and min(overlaps[False][:19]) > 0.5
+    assert np.mean(overlaps[False][-15:]) < 0.1  # left where the target was last seen
+    assert np.mean(overlaps[True][-15:]) > 0.6  # found again
+
+
+def test_redetect_searches_only_on_lost_frames_and_as_often_as_asked():
+    frames, boxes = _reappearing_clip(jump=0)
+    for every in (1, 4):
+        tracker = ECOTracker(replace(ECOParams(), redetect=True, redetect_every=every))
+        tracker.init(frames[0], Box(*boxes[0]))
+        calls: list[int] = []
+        search = tracker._redetect
+        tracker._redetect = lambda frame, search=search, calls=calls: (
+            calls.append(1) or search(frame)
+        )
+        results = [tracker.update(f) for f in frames[1:]]
+        runs, run = [], 0
+        for r in results:  # the lengths of the runs of lost frames
+            run = run + 1 if r.lost else 0
+            if r.lost:
+                runs.append(run)
+        assert runs, "the hidden target is flagged lost"
+        assert len(calls) == sum(1 for k in runs if k % every == 0)

@@ -85,6 +85,9 @@ class ToySettings:
     lost_threshold: float = 0.1
     anchored_confidence: bool = False
     freeze_when_lost: bool = False
+    redetect: bool = False
+    redetect_threshold: float = 0.25
+    redetect_every: int = 4
 
 
 class ToyHost(CFTracker):

@@ -76,6 +76,11 @@ class ECOParams:
     lost_threshold: float = 0.12
     anchored_confidence: bool = True  # confidence asks the first frame's filter too (engine)
     freeze_when_lost: bool = False  # lost frames teach neither filter nor scale (engine)
+    redetect: bool = False  # lost frames also search around the sample (engine)
+    # ... and move where it scores at least this: on the dev benchmark 2% of failed frames
+    # (IoU < 0.05) score 0.25 or more in `eco-student`, 70% of tracked ones (IoU > 0.3).
+    redetect_threshold: float = 0.25
+    redetect_every: int = 4  # ... on every this-many-th frame of a run of lost frames
 
 
 @register("eco-hc", "ECO (CVPR 2017) with fHOG + ColorNames, fDSST scale; lost flag")

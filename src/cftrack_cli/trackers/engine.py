@@ -11,6 +11,10 @@ machinery the host builds once per sample size. Per frame:
 3. the fDSST scale filter updates the size;
 4. the learner learns from the sample, recentred on the new position.
 
+With ``redetect``, a frame whose confidence falls below ``lost_threshold`` also scores samples
+around the sample (:meth:`CFTracker._redetect`); where one scores ``redetect_threshold`` or
+more, the target is taken to be found there, and steps 3 and 4 run at that place.
+
 A host (ECO today, STRCF next) is a subclass that says how the geometry is chosen
 (:meth:`CFTracker._geometry`), which stage it uses (:meth:`CFTracker._stage`) and which
 learner (:meth:`CFTracker._learner`). The learner protocol is three calls: learn the first
@@ -22,7 +26,8 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import replace
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -85,6 +90,20 @@ class EngineSettings(Protocol):
     lost_threshold: float  # confidence below this flags the frame lost
     anchored_confidence: bool  # confidence also asks the first frame's filter (see confidence)
     freeze_when_lost: bool  # a frame flagged lost teaches neither the filter nor the scale
+    redetect: bool  # a frame flagged lost also searches around the sample (see _redetect)
+    redetect_threshold: float  # ... and moves where that search scores at least this
+    redetect_every: int  # ... on every this-many-th frame of a run of lost frames
+
+
+class _Detection(NamedTuple):
+    """A sample scored by the filter: its crop grid (top-left frame pixel, frame pixels per
+    sample pixel), spectra, score maximum and the confidence there."""
+
+    origin: tuple[float, float]
+    step: tuple[float, float]
+    sample: list[np.ndarray]
+    peak: Peak
+    confidence: float
 
 
 class CFTracker(CentredTracker):
@@ -127,6 +146,9 @@ class CFTracker(CentredTracker):
         p = self.params
         self._scaler = ScaleEstimator(p.scale, (width, height), size, p.min_target_px, self.timer)
         self._scaler.update(frame, self._centre(), size)
+        # The last centre not flagged lost, the frames since it, the smoothed velocity there.
+        self._sure_centre, self._frames_since_sure = self.target.centre.copy(), 0
+        self._velocity = np.zeros(2)
 
     def _update(self, frame: np.ndarray) -> TrackResult:
         assert self.stage is not None and self.learner is not None
@@ -134,10 +156,16 @@ class CFTracker(CentredTracker):
         target = self.target
         origin, step = target.crop_grid()
         (maps,) = self.stage.maps(frame, [target])
-        with self.timer.stage("fft"):
-            sample = self.learner.sample(maps)
-        with self.timer.stage("detect"):
-            peak = maximize_score(self.learner.scores(sample), p.newton_iterations)
+        sample, peak, confidence = self._detect(maps)
+        lost = bool(confidence < p.lost_threshold)
+        # The n-th lost frame in a row searches when n is a multiple of redetect_every: a dip
+        # of a frame or two is rarely a loss, and a search then can only jump to a lookalike.
+        run = self._frames_since_sure + 1
+        if lost and p.redetect and run % p.redetect_every == 0:
+            found = self._redetect(frame)
+            if found.confidence >= p.redetect_threshold:  # found again: track from there
+                origin, step, sample, peak, confidence = found
+                lost = False
         period = self.stage.period
         target.centre = np.array(
             [
@@ -146,15 +174,58 @@ class CFTracker(CentredTracker):
             ]
         )
         self._keep_inside(frame)
+        if p.redetect:
+            self._follow(target.centre, lost)
 
         target.scale *= self._scaler.estimate(frame, self._centre(), self._target_size())
 
-        confidence = self.confidence(peak, sample)
-        lost = bool(confidence < p.lost_threshold)
         if not (lost and p.freeze_when_lost):
             self.learner.update(sample, self.stage.shift_to_centre(origin, step, target.centre))
             self._scaler.update(frame, self._centre(), self._target_size())
         return TrackResult(self.current_box(), confidence, lost=lost)
+
+    def _detect(self, maps: Sequence[np.ndarray]) -> tuple[list[np.ndarray], Peak, float]:
+        """One sample's spectra, its score maximum and the confidence there."""
+        assert self.learner is not None
+        with self.timer.stage("fft"):
+            sample = self.learner.sample(maps)
+        with self.timer.stage("detect"):
+            peak = maximize_score(self.learner.scores(sample), self.params.newton_iterations)
+        return sample, peak, self.confidence(peak, sample)
+
+    def _follow(self, centre: np.ndarray, lost: bool) -> None:
+        """Keep the target's motion from frames not flagged lost: where to look for it after
+        an occlusion (frame pixels per frame, smoothed over about two frames)."""
+        self._frames_since_sure += 1
+        if lost:
+            return
+        velocity = (centre - self._sure_centre) / self._frames_since_sure
+        self._velocity = 0.5 * self._velocity + 0.5 * velocity
+        self._sure_centre, self._frames_since_sure = centre.copy(), 0
+
+    def _redetect(self, frame: np.ndarray) -> _Detection:
+        """Search for a lost target beyond the sample: the filter on 8 samples half a window
+        away (the sample scores a target well up to about a quarter window off its centre) and
+        on one where the target's last sure motion would have taken it. The best of them."""
+        assert self.stage is not None
+        target = self.target
+        offsets = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy]
+        centres = [target.centre + np.array(d) * target.window / 2 for d in offsets]
+        # _follow has not counted this frame yet: it is one more after the last sure one.
+        centres.append(self._sure_centre + self._velocity * (self._frames_since_sure + 1))
+        height, width = frame.shape[:2]
+        candidates = []
+        for centre in centres:
+            moved = replace(target, centre=np.asarray(centre, dtype=np.float64))
+            moved.keep_inside(width, height)
+            candidates.append(moved)
+        best: _Detection | None = None
+        for moved, maps in zip(candidates, self.stage.maps(frame, candidates), strict=True):
+            sample, peak, confidence = self._detect(maps)
+            if best is None or confidence > best.confidence:
+                best = _Detection(*moved.crop_grid(), sample, peak, confidence)
+        assert best is not None
+        return best
 
     def confidence(self, peak: Peak, sample: Sequence[np.ndarray]) -> float:
         """How sure the tracker is that the box is on the target, in [0, 1].

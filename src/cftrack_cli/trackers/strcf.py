@@ -82,6 +82,9 @@ class STRCFParams:
     # against it yet, so STRCF keeps the peak alone.
     anchored_confidence: bool = False
     freeze_when_lost: bool = False  # lost frames teach neither filter nor scale (engine)
+    redetect: bool = False  # lost frames also search around the sample (engine)
+    redetect_threshold: float = 0.25  # ... and move where it scores this (ECO's; not measured)
+    redetect_every: int = 4  # ... on every this-many-th frame of a run of lost frames
 
     def __post_init__(self) -> None:
         if self.block_units not in ("shared", "released", "standalone"):
