@@ -482,8 +482,8 @@ def test_the_report_says_which_machine_tracked_the_results(tmp_path, dataset):
     report = json.loads((rep / "report.json").read_text())
     assert report["machines"] == [{**here, "results": 1}, {**other, "results": 1}]
     summary = (rep / "summary.md").read_text()
-    assert f"- {describe_basis(other)}: 1 results" in summary
-    assert "1 results have no machine record" in summary
+    assert f"- {describe_basis(other)}: 1 result\n" in summary
+    assert "\n1 result without a record of the machine" in summary
 
     # Rerunning a sequence replaces its record with this machine's.
     forced = _invoke(dataset, "-t", "opencv-kcf", "--force", "--sequences", "Beta",

@@ -466,10 +466,15 @@ def _machine_lines(rows: list[Row]) -> list[str]:
             f"Tracked on {len(machines)} machines or library sets (another CPU or release "
             "changes the last bits, and knife-edge sequences can tip):"
         )
-        lines += [f"- {describe_basis(basis)}: {count} results" for basis, count in machines]
+        lines += [f"- {describe_basis(basis)}: {_results(count)}" for basis, count in machines]
+        lines.append("")
     if unrecorded:
-        lines.append(f"{unrecorded} results have no machine record (from before cftrack kept one).")
-    return [*lines, ""] if lines else []
+        lines.append(f"{_results(unrecorded)} without a record of the machine (older runs).")
+    return [*lines, ""] if lines and lines[-1] else lines
+
+
+def _results(count: int) -> str:
+    return f"{count} result{'' if count == 1 else 's'}"
 
 
 def markdown_summary(dataset: Dataset, rows: list[Row]) -> str:
