@@ -298,3 +298,11 @@ def test_redetect_searches_only_on_lost_frames_and_as_often_as_asked():
                 runs.append(run)
         assert runs, "the hidden target is flagged lost"
         assert len(calls) == sum(1 for k in runs if k % every == 0)
+
+
+def test_redetect_every_must_be_at_least_one():
+    from cftrack_cli.trackers.strcf import STRCFParams
+
+    for params in (ECOParams, STRCFParams):
+        with pytest.raises(ValueError, match="redetect_every must be at least 1"):
+            params(redetect_every=0)

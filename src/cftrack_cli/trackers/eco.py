@@ -82,6 +82,10 @@ class ECOParams:
     redetect_threshold: float = 0.25
     redetect_every: int = 4  # ... on every this-many-th frame of a run of lost frames
 
+    def __post_init__(self) -> None:
+        if self.redetect_every < 1:
+            raise ValueError(f"redetect_every must be at least 1, not {self.redetect_every}")
+
 
 @register("eco-hc", "ECO (CVPR 2017) with fHOG + ColorNames, fDSST scale; lost flag")
 class ECOTracker(LayeredHost):

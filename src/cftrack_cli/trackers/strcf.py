@@ -92,6 +92,8 @@ class STRCFParams:
                 f"block_units must be 'shared', 'released' or 'standalone', not "
                 f"{self.block_units!r}"
             )
+        if self.redetect_every < 1:
+            raise ValueError(f"redetect_every must be at least 1, not {self.redetect_every}")
 
 
 @register("strcf", "STRCF (CVPR 2018) with fHOG + ColorNames + grey, fDSST scale; lost flag")
