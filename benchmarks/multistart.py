@@ -135,15 +135,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from cftrack_cli.evaluation.datasets import find_dataset
     from cftrack_cli.io.atomic import atomic_write_text
-    from cftrack_cli.machine import arithmetic_basis, describe_basis, describe_machine, machine_info
+    from cftrack_cli.machine import (
+        arithmetic_basis,
+        describe_basis,
+        describe_libraries,
+        describe_machine,
+        machine_info,
+    )
 
     # Another CPU or library release can tip a knife-edge sequence: say which ran this.
     machine = machine_info([])
-    print(
-        f"host: {describe_machine(machine)}; numpy {machine['numpy']}, OpenCV "
-        f"{machine['opencv']}, torch {machine['torch']}",
-        flush=True,
-    )
+    print(f"host: {describe_machine(machine)}; {describe_libraries(machine)}", flush=True)
     only = args.sequences.split(",") if args.sequences else None
     names = [s.name for s in find_dataset(args.dataset, only=only).sequences]
     trackers = [t for t in args.trackers.split(",") if t]
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         for o in OFFSETS[: args.starts]
     ]
     auc: dict[str, np.ndarray] = {t: np.full((args.starts, len(names)), np.nan) for t in trackers}
-    basis = arithmetic_basis()
+    basis = arithmetic_basis(machine)
     elsewhere: dict[str, int] = {}  # kept runs made on another machine or library set
     pending = []
     for job in jobs:

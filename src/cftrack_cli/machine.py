@@ -7,6 +7,7 @@ records figures (``bench``, ``eval``, the benchmark scripts) says which machine 
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Sequence
@@ -102,17 +103,29 @@ def describe_machine(machine: dict[str, Any]) -> str:
 BASIS_KEYS = ("cpu", "vector_flags", "numpy", "opencv", "torch")
 
 
-def arithmetic_basis() -> dict[str, Any]:
-    """The :data:`BASIS_KEYS` of this process's machine: equal bases give equal boxes."""
-    info = machine_info([])
+def arithmetic_basis(info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The :data:`BASIS_KEYS` of ``info`` (a :func:`machine_info`), by default this process's
+    machine: equal bases give equal boxes."""
+    info = info if info is not None else _this_basis()
     return {key: info[key] for key in BASIS_KEYS}
+
+
+@functools.cache
+def _this_basis() -> dict[str, Any]:
+    # Read once per process: eval records it with every sequence it tracks.
+    return arithmetic_basis(machine_info([]))
+
+
+def describe_libraries(info: dict[str, Any]) -> str:
+    """``numpy 2.4.6, OpenCV 5.0.0, torch 2.13.0+cpu`` from a basis or a :func:`machine_info`."""
+    return ", ".join(
+        f"{label} {info.get(key) or '?'}"
+        for label, key in (("numpy", "numpy"), ("OpenCV", "opencv"), ("torch", "torch"))
+    )
 
 
 def describe_basis(basis: dict[str, Any]) -> str:
     """One line: ``AMD EPYC (avx2, avx512f); numpy 2.4.6, OpenCV 5.0.0, torch 2.13.0+cpu``."""
     flags = ", ".join(basis.get("vector_flags") or [])
     cpu = str(basis.get("cpu") or "unknown CPU")
-    return (f"{cpu} ({flags}); " if flags else f"{cpu}; ") + ", ".join(
-        f"{label} {basis.get(key) or '?'}"
-        for label, key in (("numpy", "numpy"), ("OpenCV", "opencv"), ("torch", "torch"))
-    )
+    return (f"{cpu} ({flags}); " if flags else f"{cpu}; ") + describe_libraries(basis)
