@@ -216,7 +216,9 @@ def evaluate(
 
     Resumable: a result file with one line per frame is kept (unless --force)
     and files are written whole or not at all, so running the same command
-    again continues a killed run.
+    again continues a killed run. Each result records the machine that tracked
+    it (CPU and numpy, OpenCV, torch releases: another one can move the last
+    bits); the summary names it, and eval warns when a report mixes several.
 
     Exit status: 0 done; 2 bad arguments or input; 1 some run failed (the
     rest is reported); 130 interrupted (finished sequences are kept).
